@@ -1,0 +1,58 @@
+# nanogate: `make demo` runs the main job, `make test` runs everything CI runs.
+# Both set up from nothing on Debian: system tools via apt, Python packages in .venv.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_WORKERS ?= auto
+
+.PHONY: all demo test lint typecheck generate check-generated bench system-deps venv clean
+
+all: test
+
+# --- set-up -----------------------------------------------------------------
+system-deps:
+	@command -v iverilog >/dev/null || { echo "installing iverilog (apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "installing python3-venv (apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv python3-dev; }
+
+$(STAMP): pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# --- the main job -----------------------------------------------------------
+demo: $(STAMP)
+	$(VENV)/bin/nanogate demo
+
+# --- checks -----------------------------------------------------------------
+test: $(STAMP) system-deps lint typecheck
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# mypy follows real paths: give it the package tree pyproject.toml maps.
+build/typecheck/nanogate: pyproject.toml
+	@mkdir -p $@
+	@for d in proto hw gateway control sim gpu; do ln -sfn ../../../$$d $@/$$d; done
+	@for f in nanogate/*.py nanogate/py.typed; do ln -sfn ../../../$$f $@/$$(basename $$f); done
+
+typecheck: $(STAMP) build/typecheck/nanogate
+	$(VENV)/bin/mypy -p nanogate
+
+# One command writes every generated file; tests/test_generated.py fails when one is stale.
+generate: $(STAMP)
+	$(PY) -m nanogate.codegen
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_decode.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache sim_build
