@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from nanogate.proto.faults import Fault, FeedFault
 from nanogate.proto.wire import Kind, Value, WireField, WireStruct, build_struct
 
-A, I, P4, P8, T = Kind.ALPHA, Kind.INTEGER, Kind.PRICE4, Kind.PRICE8, Kind.TIMESTAMP
+# Short names keep the table below one row per message, as the spec prints it.
+A, INT, P4, P8, T = Kind.ALPHA, Kind.INTEGER, Kind.PRICE4, Kind.PRICE8, Kind.TIMESTAMP
 
 #: Every message starts with these four fields (11 bytes).
 HEADER: tuple[WireField, ...] = (
     WireField("message_type", 0, 1, A),
-    WireField("stock_locate", 1, 2, I),
-    WireField("tracking_number", 3, 2, I),
+    WireField("stock_locate", 1, 2, INT),
+    WireField("tracking_number", 3, 2, INT),
     WireField("timestamp", 5, 6, T),
 )
 HEADER_LENGTH = 11
@@ -31,11 +32,11 @@ _TABLE: tuple[tuple[str, str, int, tuple[tuple[str, int, Kind], ...]], ...] = (
     ("S", "System Event", 12, (("event_code", 1, A),)),
     ("R", "Stock Directory", 39, (
         ("stock", 8, A), ("market_category", 1, A), ("financial_status_indicator", 1, A),
-        ("round_lot_size", 4, I), ("round_lots_only", 1, A), ("issue_classification", 1, A),
+        ("round_lot_size", 4, INT), ("round_lots_only", 1, A), ("issue_classification", 1, A),
         ("issue_sub_type", 2, A), ("authenticity", 1, A),
         ("short_sale_threshold_indicator", 1, A), ("ipo_flag", 1, A),
         ("luld_reference_price_tier", 1, A), ("etp_flag", 1, A),
-        ("etp_leverage_factor", 4, I), ("inverse_indicator", 1, A),
+        ("etp_leverage_factor", 4, INT), ("inverse_indicator", 1, A),
     )),
     ("H", "Stock Trading Action", 25, (
         ("stock", 8, A), ("trading_state", 1, A), ("reserved", 1, A), ("reason", 4, A),
@@ -48,49 +49,49 @@ _TABLE: tuple[tuple[str, str, int, tuple[tuple[str, int, Kind], ...]], ...] = (
     ("V", "MWCB Decline Level", 35, (("level_1", 8, P8), ("level_2", 8, P8), ("level_3", 8, P8))),
     ("W", "MWCB Status", 12, (("breached_level", 1, A),)),
     ("K", "IPO Quoting Period Update", 28, (
-        ("stock", 8, A), ("ipo_quotation_release_time", 4, I),
+        ("stock", 8, A), ("ipo_quotation_release_time", 4, INT),
         ("ipo_quotation_release_qualifier", 1, A), ("ipo_price", 4, P4),
     )),
     ("J", "LULD Auction Collar", 35, (
         ("stock", 8, A), ("auction_collar_reference_price", 4, P4),
         ("upper_auction_collar_price", 4, P4), ("lower_auction_collar_price", 4, P4),
-        ("auction_collar_extension", 4, I),
+        ("auction_collar_extension", 4, INT),
     )),
     ("h", "Operational Halt", 21, (
         ("stock", 8, A), ("market_code", 1, A), ("operational_halt_action", 1, A),
     )),
     ("A", "Add Order", 36, (
-        ("order_reference_number", 8, I), ("buy_sell_indicator", 1, A), ("shares", 4, I),
+        ("order_reference_number", 8, INT), ("buy_sell_indicator", 1, A), ("shares", 4, INT),
         ("stock", 8, A), ("price", 4, P4),
     )),
     ("F", "Add Order with MPID Attribution", 40, (
-        ("order_reference_number", 8, I), ("buy_sell_indicator", 1, A), ("shares", 4, I),
+        ("order_reference_number", 8, INT), ("buy_sell_indicator", 1, A), ("shares", 4, INT),
         ("stock", 8, A), ("price", 4, P4), ("attribution", 4, A),
     )),
     ("E", "Order Executed", 31, (
-        ("order_reference_number", 8, I), ("executed_shares", 4, I), ("match_number", 8, I),
+        ("order_reference_number", 8, INT), ("executed_shares", 4, INT), ("match_number", 8, INT),
     )),
     ("C", "Order Executed with Price", 36, (
-        ("order_reference_number", 8, I), ("executed_shares", 4, I), ("match_number", 8, I),
+        ("order_reference_number", 8, INT), ("executed_shares", 4, INT), ("match_number", 8, INT),
         ("printable", 1, A), ("execution_price", 4, P4),
     )),
-    ("X", "Order Cancel", 23, (("order_reference_number", 8, I), ("cancelled_shares", 4, I))),
-    ("D", "Order Delete", 19, (("order_reference_number", 8, I),)),
+    ("X", "Order Cancel", 23, (("order_reference_number", 8, INT), ("cancelled_shares", 4, INT))),
+    ("D", "Order Delete", 19, (("order_reference_number", 8, INT),)),
     ("U", "Order Replace", 35, (
-        ("original_order_reference_number", 8, I), ("new_order_reference_number", 8, I),
-        ("shares", 4, I), ("price", 4, P4),
+        ("original_order_reference_number", 8, INT), ("new_order_reference_number", 8, INT),
+        ("shares", 4, INT), ("price", 4, P4),
     )),
     ("P", "Trade (non-cross)", 44, (
-        ("order_reference_number", 8, I), ("buy_sell_indicator", 1, A), ("shares", 4, I),
-        ("stock", 8, A), ("price", 4, P4), ("match_number", 8, I),
+        ("order_reference_number", 8, INT), ("buy_sell_indicator", 1, A), ("shares", 4, INT),
+        ("stock", 8, A), ("price", 4, P4), ("match_number", 8, INT),
     )),
     ("Q", "Cross Trade", 40, (
-        ("shares", 8, I), ("stock", 8, A), ("cross_price", 4, P4), ("match_number", 8, I),
+        ("shares", 8, INT), ("stock", 8, A), ("cross_price", 4, P4), ("match_number", 8, INT),
         ("cross_type", 1, A),
     )),
-    ("B", "Broken Trade", 19, (("match_number", 8, I),)),
+    ("B", "Broken Trade", 19, (("match_number", 8, INT),)),
     ("I", "Net Order Imbalance Indicator", 50, (
-        ("paired_shares", 8, I), ("imbalance_shares", 8, I), ("imbalance_direction", 1, A),
+        ("paired_shares", 8, INT), ("imbalance_shares", 8, INT), ("imbalance_direction", 1, A),
         ("stock", 8, A), ("far_price", 4, P4), ("near_price", 4, P4),
         ("current_reference_price", 4, P4), ("cross_type", 1, A),
         ("price_variation_indicator", 1, A),
@@ -99,7 +100,7 @@ _TABLE: tuple[tuple[str, str, int, tuple[tuple[str, int, Kind], ...]], ...] = (
     ("O", "Direct Listing with Capital Raise Price Discovery", 48, (
         ("stock", 8, A), ("open_eligibility_status", 1, A), ("minimum_allowable_price", 4, P4),
         ("maximum_allowable_price", 4, P4), ("near_execution_price", 4, P4),
-        ("near_execution_time", 8, I), ("lower_price_range_collar", 4, P4),
+        ("near_execution_time", 8, INT), ("lower_price_range_collar", 4, P4),
         ("upper_price_range_collar", 4, P4),
     )),
 )
@@ -126,7 +127,8 @@ def _build() -> dict[str, MessageSpec]:
     for type_char, name, length, body in _TABLE:
         wire = build_struct(f"ITCH {type_char} ({name})", body, HEADER_LENGTH, HEADER)
         if wire.length != length:
-            raise AssertionError(f"ITCH {type_char}: fields sum to {wire.length}, spec says {length}")
+            raise AssertionError(
+                f"ITCH {type_char}: fields sum to {wire.length}, spec says {length}")
         specs[type_char] = MessageSpec(type_char, name, wire)
     return specs
 
@@ -179,5 +181,6 @@ def markdown_table() -> str:
     for spec in MESSAGES.values():
         for i, f in enumerate(spec.wire.fields):
             head = (f"`{spec.type}`", spec.name, str(spec.length)) if i == 0 else ("", "", "")
-            lines.append(f"| {' | '.join(head)} | `{f.name}` | {f.offset} | {f.width} | {f.kind.value} |")
+            lines.append(f"| {' | '.join(head)} | `{f.name}` | {f.offset} | {f.width} "
+                         f"| {f.kind.value} |")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nanogate.proto.faults import Fault, FeedFault
-from nanogate.proto.wire import Kind, WireError, WireStruct, build_struct
+from nanogate.proto.wire import Kind, WireError, build_struct
 
 HEADER = build_struct("MoldUDP64 header", (
     ("session", 10, Kind.ALPHA),

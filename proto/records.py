@@ -149,7 +149,8 @@ def book_event_tuple(message: Mapping[str, Value], seq: int, flags: int = 0) -> 
         elif f.name in sources:
             value = message[sources[f.name]]
             # ascii columns keep the wire's space padding, as the hardware copies bytes
-            row.append(value.encode().ljust(f.bits // 8) if isinstance(value, str) else value)
+            row.append(value.encode("latin-1").ljust(f.bits // 8) if isinstance(value, str)
+                       else value)
         else:
             row.append(b"" if f.kind == "ascii" else 0)
     return tuple(row)

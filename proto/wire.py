@@ -12,9 +12,8 @@ import enum
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
-Value = Union[int, str]
+Value = int | str
 
 
 class Kind(enum.Enum):

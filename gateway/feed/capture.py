@@ -8,6 +8,7 @@ snap length) under a named reason, so nothing is dropped silently.
 from __future__ import annotations
 
 import socket
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,8 +23,6 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _DLT_EN10MB = 1
 _DLT_RAW = (12, 14, 101)
 _DLT_LINUX_SLL = 113
-_IP_MORE_FRAGMENTS = 0x2000
-_IP_OFFSET_MASK = 0x1FFF
 
 
 def capture_format(head: bytes) -> str | None:
@@ -50,20 +49,40 @@ class CaptureReport:
     skipped: Counter[str] = field(default_factory=Counter)
 
     def describe(self) -> list[str]:
-        return [f"{count} frame(s) skipped: {reason}" for reason, count in sorted(self.skipped.items())]
+        return [f"{count} frame(s) skipped: {reason}"
+                for reason, count in sorted(self.skipped.items())]
+
+
+class CaptureError(ValueError):
+    """A capture whose file header cannot be read."""
 
 
 def read_datagrams(path: str | Path, report: CaptureReport | None = None) -> Iterator[Datagram]:
-    """Yield the UDP datagrams of a pcap or pcapng file, counting the rest in ``report``."""
+    """Yield the UDP datagrams of a pcap or pcapng file, counting the rest in ``report``.
+
+    A file cut inside a record (a capture still being written, a copy cut
+    short) keeps every whole record before the cut and counts the cut.
+    """
     report = report if report is not None else CaptureReport()
     with open(path, "rb") as handle:
         kind = capture_format(handle.read(4))
         handle.seek(0)
         if kind is None:
-            raise ValueError(f"{path}: not a pcap or pcapng file")
-        reader = dpkt.pcap.Reader(handle) if kind == "pcap" else dpkt.pcapng.Reader(handle)
+            raise CaptureError(f"{path}: not a pcap or pcapng file")
+        try:
+            reader = dpkt.pcap.Reader(handle) if kind == "pcap" else dpkt.pcapng.Reader(handle)
+        except (dpkt.UnpackError, ValueError, struct.error) as error:
+            raise CaptureError(f"{path}: unreadable {kind} header ({error})") from None
         linktype = reader.datalink()
-        for timestamp, frame in reader:
+        records = iter(reader)
+        while True:
+            try:
+                timestamp, frame = next(records)
+            except StopIteration:
+                break
+            except (dpkt.UnpackError, ValueError, struct.error):
+                report.skipped["capture file ends inside a record"] += 1
+                break
             report.frames += 1
             datagram = _udp_of(linktype, frame, float(timestamp), report)
             if datagram is not None:
@@ -89,7 +108,7 @@ def _udp_of(linktype: int, frame: bytes, timestamp: float,
     if not isinstance(packet, dpkt.ip.IP):
         report.skipped["not IPv4"] += 1
         return None
-    if packet.off & (_IP_MORE_FRAGMENTS | _IP_OFFSET_MASK):
+    if packet.mf or packet.offset:
         report.skipped["IPv4 fragment"] += 1
         return None
     udp = packet.data

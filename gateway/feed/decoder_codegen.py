@@ -13,6 +13,13 @@ from nanogate.proto.itch import MESSAGES
 from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_DTYPE, BOOK_EVENT_SOURCES
 from nanogate.proto.wire import Kind
 
+
+def _byte_offset(column: str) -> int:
+    """Where a column starts inside one BookEvent row of the NumPy dtype."""
+    fields = BOOK_EVENT_DTYPE.fields
+    assert fields is not None
+    return int(fields[column][1])
+
 # Most frequent types first: the branch chain is tested in this order.
 _TYPE_ORDER = "ADUXEFCPQBIRHSYLVWKJhNO"
 
@@ -69,7 +76,7 @@ def decode_into(data, offsets, seqs, out, raw):
 
 
 def render() -> str:
-    lines = [HEADER.format(msg_type_offset=BOOK_EVENT_DTYPE.fields["msg_type"][1]).rstrip("\n")]
+    lines = [HEADER.format(msg_type_offset=_byte_offset("msg_type")).rstrip("\n")]
     keyword = "if"
     for type_char in _TYPE_ORDER:
         spec = MESSAGES[type_char]
@@ -79,12 +86,13 @@ def render() -> str:
                 continue  # common header, written above for every type
             source = spec.wire.field(source_name)
             if BOOK_EVENT.field(column).kind == "ascii":
-                base = BOOK_EVENT_DTYPE.fields[column][1]
+                base = _byte_offset(column)
                 for k in range(source.width):
                     body.append(f"raw[i, {base + k}] = data[o + {source.offset + k}]")
             else:
                 assert source.kind is not Kind.ALPHA, (type_char, source_name)
-                body.append(f"e.{column} = {_READERS[source.width].format(o=f'o + {source.offset}')}")
+                reader = _READERS[source.width].format(o=f"o + {source.offset}")
+                body.append(f"e.{column} = {reader}")
         lines.append(f"        {keyword} t == {ord(type_char)}:  # {type_char} {spec.name}")
         lines.extend(f"            {line}" for line in body or ["pass"])
         keyword = "elif"

@@ -23,51 +23,58 @@ from nanogate.gateway.feed.source import FeedFile
 from nanogate.proto.faults import Fault
 from nanogate.proto.itch import LENGTH_BY_TYPE_BYTE
 from nanogate.proto.moldudp64 import END_OF_SESSION_COUNT, HEADER_LENGTH
-from nanogate.proto.records import BOOK_EVENT_DTYPE, EventFlags
+from nanogate.proto.records import BOOK_EVENT_DTYPE
 
 _LENGTHS = np.array(LENGTH_BY_TYPE_BYTE, dtype=np.int64)
 _FAULT_EXAMPLES = 1000
 _WHOLE_BUFFER = -1  # a packet count meaning "frame blocks to the end" (BinaryFILE)
 _MOLD_HEADER = struct.Struct(">10sQH")
+Array = np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
-def _frame(data, starts, ends, seqs, counts, sessions, zero_len, lengths,  # noqa: PLR0913
-           out_offsets, out_seqs, out_flags, fault_kind, fault_offset, fault_value,
-           stats):
+def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
+           sessions: Array, zero_len: bool, lengths: Array, out_offsets: Array, out_seqs: Array,
+           out_flags: Array, fault_kind: Array, fault_offset: Array, fault_value: Array,
+           stats: Array, missing: Array) -> int:
     """Frame and validate every block; returns the number of messages kept.
 
-    ``stats``: [faults by Fault value (0..7), gaps, missing, duplicates, heartbeats,
-    fault examples stored].
+    ``stats``: [faults by Fault value (0..7), gaps, (unused), duplicates, heartbeats,
+    fault examples stored]; ``missing[0]``: sequence numbers skipped (u64, saturating).
     """
     n = 0
-    expected = -1
+    # Sequence numbers are u64 on the wire: keep them unsigned (numba turns a
+    # mix of int64 and uint64 into float64, so every operand is cast).
+    expected = np.uint64(0)
+    synced = False
     session = -1
     for p in range(starts.shape[0]):
         if sessions[p] != session:
             session = sessions[p]
-            expected = -1  # a new session: resynchronise on its first sequence number
+            synced = False  # a new session: resynchronise on its first sequence number
         position = starts[p]
         end = ends[p]
         count = counts[p]
+        base = seqs[p]
         if count == 0:
             stats[11] += 1
-            if expected >= 0 and seqs[p] > expected:
+            if synced and base > expected:
                 stats[8] += 1
-                stats[9] += seqs[p] - expected
-            if seqs[p] > expected:
-                expected = seqs[p]
+                _add_missing(missing, base - expected)
+            if not synced or base > expected:
+                expected = base
+                synced = True
         k = 0
         while count == _WHOLE_BUFFER or k < count:
             if count == _WHOLE_BUFFER and position >= end:
                 break
-            seq = seqs[p] + k
+            seq = base + np.uint64(k)
             fault = 0
             if position + 2 > end:
                 fault = 1  # TRUNCATED
                 length = 0
             else:
-                length = (np.int64(data[position]) << 8) | np.int64(data[position + 1])
+                length = (np.int64(data[position]) << 8) | np.int64(data[position + 1])  # type: ignore[assignment]
                 if zero_len:
                     if length != 0:
                         fault = 3  # BAD_LENGTH: a real prefix among zero ones
@@ -95,26 +102,34 @@ def _frame(data, starts, ends, seqs, counts, sessions, zero_len, lengths,  # noq
                 _note(stats, fault_kind, fault_offset, fault_value, fault, body - 2, length)
             else:
                 flags = 0
-                if expected >= 0 and seq > expected:
+                if synced and seq > expected:
                     flags = 1  # EventFlags.GAP
                     stats[8] += 1
-                    stats[9] += seq - expected
-                elif expected >= 0 and seq < expected:
+                    _add_missing(missing, seq - expected)
+                elif synced and seq < expected:
                     flags = 2  # EventFlags.DUPLICATE
                     stats[10] += 1
                 out_offsets[n] = body
                 out_seqs[n] = seq
                 out_flags[n] = flags
                 n += 1
-            if seq + 1 > expected:
-                expected = seq + 1
+            if not synced or seq + np.uint64(1) > expected:
+                expected = seq + np.uint64(1)
+                synced = True
         if count != _WHOLE_BUFFER and k == count and position != end:
             _note(stats, fault_kind, fault_offset, fault_value, 4, position, end - position)
     return n
 
 
 @numba.njit(cache=True, nogil=True)
-def _note(stats, fault_kind, fault_offset, fault_value, fault, offset, value):
+def _add_missing(missing: Array, jump: np.uint64) -> None:
+    total = missing[0] + jump
+    missing[0] = total if total >= jump else np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+@numba.njit(cache=True, nogil=True)
+def _note(stats: Array, fault_kind: Array, fault_offset: Array, fault_value: Array,
+          fault: int, offset: int, value: int) -> None:
     stats[fault] += 1
     stored = stats[12]
     if stored < fault_kind.shape[0]:
@@ -169,19 +184,20 @@ def decode(feed: FeedFile, first_seq: int = 1) -> DecodedFeed:
     else:
         starts = np.array([0], np.int64)
         ends = np.array([len(data)], np.int64)
-        seqs = np.array([first_seq], np.int64)
+        seqs = np.array([first_seq], np.uint64)
         counts = np.array([_WHOLE_BUFFER], np.int64)
         sessions = np.zeros(1, np.int64)
     capacity = max(1, len(data) // 14)  # 14 = shortest valid block: 2-byte prefix + 12
     offsets = np.empty(capacity, np.int64)
-    out_seqs = np.empty(capacity, np.int64)
+    out_seqs = np.empty(capacity, np.uint64)
     flags = np.empty(capacity, np.uint8)
     fault_kind = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_offset = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_value = np.zeros(_FAULT_EXAMPLES, np.int64)
     stats = np.zeros(13, np.int64)
+    missing = np.zeros(1, np.uint64)
     n = _frame(data, starts, ends, seqs, counts, sessions, feed.zero_length_prefixes, _LENGTHS,
-               offsets, out_seqs, flags, fault_kind, fault_offset, fault_value, stats)
+               offsets, out_seqs, flags, fault_kind, fault_offset, fault_value, stats, missing)
     events = np.zeros(n, BOOK_EVENT_DTYPE)
     raw = events.view(np.uint8).reshape(n, BOOK_EVENT_DTYPE.itemsize)
     decode_into(data, offsets[:n], out_seqs[:n], events, raw)
@@ -190,7 +206,7 @@ def decode(feed: FeedFile, first_seq: int = 1) -> DecodedFeed:
     for fault in Fault:
         if stats[fault]:
             result.faults[fault] += int(stats[fault])
-    result.gaps, result.missing, result.duplicates = int(stats[8]), int(stats[9]), int(stats[10])
+    result.gaps, result.missing, result.duplicates = int(stats[8]), int(missing[0]), int(stats[10])
     result.heartbeats = int(stats[11])
     for i in range(int(stats[12])):
         result.examples.append(_example(feed, Fault(int(fault_kind[i])), int(fault_offset[i]),
@@ -234,6 +250,8 @@ def _packet_arrays(feed: FeedFile, result: DecodedFeed) -> tuple[np.ndarray, ...
     result.sessions = [s.decode("latin-1").rstrip() for s in session_ids]
     if not rows:
         empty = np.zeros(0, np.int64)
-        return empty, empty, empty, empty, empty
-    table = np.array(rows, dtype=np.int64)
-    return tuple(np.ascontiguousarray(table[:, i]) for i in range(5))
+        return empty, empty, np.zeros(0, np.uint64), empty, empty
+    columns = list(zip(*rows, strict=True))
+    return (np.array(columns[0], np.int64), np.array(columns[1], np.int64),
+            np.array(columns[2], np.uint64), np.array(columns[3], np.int64),
+            np.array(columns[4], np.int64))

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from nanogate.gateway.feed.capture import CaptureReport, Datagram, capture_format, read_datagrams
+from nanogate.gateway.feed.capture import (
+    CaptureError,
+    CaptureReport,
+    Datagram,
+    capture_format,
+    read_datagrams,
+)
 from nanogate.proto import binaryfile
 from nanogate.proto.itch import LENGTH_BY_TYPE_BYTE
 
@@ -85,8 +91,8 @@ def open_feed(path: str | Path) -> FeedFile:
     report = CaptureReport()
     try:
         datagrams = list(read_datagrams(path, report))
-    except (ValueError, EOFError) as error:  # dpkt raises ValueError on a broken header
-        raise FeedFormatError(f"{path}: unreadable {kind} capture: {error}") from None
+    except CaptureError as error:
+        raise FeedFormatError(str(error)) from None
     bounds, position = [], 0
     for datagram in datagrams:
         bounds.append((position, position + len(datagram.payload)))

@@ -1,0 +1,349 @@
+"""Order books per instrument, built from BookEvents with ITCH 5.0 semantics.
+
+A :class:`BookSet` holds one :class:`OrderBook` per stock locate code and one
+dict of live orders shared by all of them (ITCH order reference numbers are
+unique across the whole feed, and E/C/X/D/U name only the reference).
+
+Each side of a book keeps its price levels twice: a dict ``price -> [shares,
+orders]`` for O(1) updates, and a sorted list of level keys for price
+priority. The keys are the price on the bid side and minus the price on the
+ask side, so on both sides the best level is the *last* key: most traffic is
+near the top of the book, and inserting or deleting near the end of a Python
+list moves few pointers. Top of book is then O(1) and depth N is a slice.
+
+Bad input is counted in :attr:`BookSet.counters` under a :class:`BookIssue`
+reason, never raised and never dropped silently; see each reason for what the
+book does with such an event.
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_left, insort
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nanogate.proto.records import BOOK_EVENT_DTYPE, EventFlags
+
+__all__ = ["BookIssue", "BookSet", "Level", "OrderBook", "OrderRecord", "format_price"]
+
+
+class BookIssue(enum.StrEnum):
+    """Why an event was skipped or only partly applied (keys of ``BookSet.counters``)."""
+
+    DUPLICATE_EVENT = "duplicate_event"  # flagged EventFlags.DUPLICATE: seen already, skipped
+    UNKNOWN_REF = "unknown_ref"  # E/C/X/D/U naming no live order: skipped
+    DUPLICATE_ADD = "duplicate_add"  # A/F reusing a live ref: skipped, the live order stays
+    OVERFILL = "overfill"  # E/C/X for more shares than remain: the order is removed
+    REPLACE_REF_EXISTS = "replace_ref_exists"  # U onto a live ref: original removed, new skipped
+    BAD_SIDE = "bad_side"  # A/F whose side is not B or S: skipped
+    ZERO_SHARES = "zero_shares"  # A/F/U adding, or E/C/X removing, 0 shares: nothing changes
+    LOCATE_MISMATCH = "locate_mismatch"  # E/C/X/D/U locate != the order's: applied by ref
+
+
+#: A live order: (stock_locate, side b"B"/b"S", price(4), shares left).
+OrderRecord = tuple[int, bytes, int, int]
+
+# What the book does per message type; 0: nothing (P, Q, S, R, H, ... and unknown bytes).
+_ADD, _REDUCE, _DELETE, _REPLACE = 1, 2, 3, 4
+_CODES = np.zeros(256, np.int8)
+for _type, _code in ((b"A", _ADD), (b"F", _ADD), (b"E", _REDUCE), (b"C", _REDUCE),
+                     (b"X", _REDUCE), (b"D", _DELETE), (b"U", _REPLACE)):
+    _CODES[_type[0]] = _code
+_DIRECTORY = ord("R")
+_DUPLICATE = int(EventFlags.DUPLICATE)
+
+# Hoisted so the hot loop hashes plain str keys, not enum members.
+_UNKNOWN_REF = str(BookIssue.UNKNOWN_REF)
+_DUPLICATE_ADD = str(BookIssue.DUPLICATE_ADD)
+_OVERFILL = str(BookIssue.OVERFILL)
+_REPLACE_REF_EXISTS = str(BookIssue.REPLACE_REF_EXISTS)
+_BAD_SIDE = str(BookIssue.BAD_SIDE)
+_ZERO_SHARES = str(BookIssue.ZERO_SHARES)
+_LOCATE_MISMATCH = str(BookIssue.LOCATE_MISMATCH)
+
+
+def format_price(price: int) -> str:
+    """A price(4) integer as dollars with 4 decimals: 1234500 -> '123.4500'."""
+    sign = "-" if price < 0 else ""
+    whole, frac = divmod(abs(price), 10_000)
+    return f"{sign}{whole}.{frac:04d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One price level: price(4), total shares resting there, number of orders."""
+
+    price: int
+    shares: int
+    orders: int
+
+    @property
+    def dollars(self) -> str:
+        return format_price(self.price)
+
+
+class _Side:
+    """One side of one book: levels by price plus their keys in price priority."""
+
+    __slots__ = ("is_bid", "keys", "levels")
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self.levels: dict[int, list[int]] = {}  # price -> [shares, orders]
+        self.keys: list[int] = []  # ascending; price (bids) or -price (asks): best is last
+
+    def best(self) -> Level | None:
+        if not self.keys:
+            return None
+        key = self.keys[-1]
+        price = key if self.is_bid else -key
+        shares, orders = self.levels[price]
+        return Level(price, shares, orders)
+
+    def top(self, n: int | None) -> list[Level]:
+        keys = self.keys
+        chosen = keys if n is None else keys[max(0, len(keys) - n):]
+        sign = 1 if self.is_bid else -1
+        levels = self.levels
+        out = []
+        for key in reversed(chosen):
+            price = sign * key
+            shares, orders = levels[price]
+            out.append(Level(price, shares, orders))
+        return out
+
+
+class OrderBook:
+    """The book of one instrument. Read it; :class:`BookSet` writes it."""
+
+    __slots__ = ("_owner", "asks", "bids", "locate")
+
+    def __init__(self, locate: int, owner: BookSet) -> None:
+        self.locate = locate
+        self._owner = owner
+        self.bids = _Side(True)
+        self.asks = _Side(False)
+
+    @property
+    def symbol(self) -> str | None:
+        return self._owner.symbol(self.locate)
+
+    def best_bid(self) -> Level | None:
+        return self.bids.best()
+
+    def best_ask(self) -> Level | None:
+        return self.asks.best()
+
+    def depth(self, n: int | None = 5) -> tuple[list[Level], list[Level]]:
+        """The best ``n`` levels per side (all of them for None), best first."""
+        return self.bids.top(n), self.asks.top(n)
+
+    @property
+    def orders(self) -> int:
+        """Live orders in this book (summed over levels: O(levels), not kept per event)."""
+        return (sum(lv[1] for lv in self.bids.levels.values())
+                + sum(lv[1] for lv in self.asks.levels.values()))
+
+    def format_depth(self, n: int = 5) -> str:
+        """A table of the best ``n`` levels per side, prices in dollars."""
+        bids, asks = self.depth(n)
+        name = self.symbol or "?"
+        head = (f"{name} (locate {self.locate}): {self.orders} orders, "
+                f"{len(self.bids.keys)} bid / {len(self.asks.keys)} ask levels")
+        columns = (f"{'orders':>7} {'shares':>9} {'bid':>12} | "
+                   f"{'ask':<12} {'shares':>9} {'orders':>7}")
+        lines = [head, columns]
+        if not bids and not asks:
+            lines.append(f"{'(empty)':^61}")
+        for i in range(max(len(bids), len(asks))):
+            left = (f"{bids[i].orders:>7} {bids[i].shares:>9} {bids[i].dollars:>12}"
+                    if i < len(bids) else " " * 30)
+            right = (f"{asks[i].dollars:<12} {asks[i].shares:>9} {asks[i].orders:>7}"
+                     if i < len(asks) else "")
+            lines.append(f"{left} | {right}".rstrip())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"OrderBook(locate={self.locate}, symbol={self.symbol!r}, orders={self.orders})"
+
+
+class BookSet:
+    """Order books for every instrument of a feed, and the live orders behind them."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, OrderRecord] = {}  # live orders of every book, by ref
+        self.books: dict[int, OrderBook] = {}  # by stock locate
+        self.counters: Counter[str] = Counter()  # BookIssue -> events affected
+        self.types: Counter[str] = Counter()  # message type -> events seen (duplicates too)
+        self._bids: dict[int, _Side] = {}  # locate -> side, so the hot loop skips the book
+        self._asks: dict[int, _Side] = {}
+        self._directory: dict[int, str] = {}  # locate -> symbol from R messages
+        self._add_symbols: dict[int, str] = {}  # locate -> symbol from adds (fallback)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def book(self, locate: int) -> OrderBook:
+        try:
+            return self.books[locate]
+        except KeyError:
+            raise KeyError(f"no book for stock locate {locate}") from None
+
+    def symbol(self, locate: int) -> str | None:
+        """The symbol of a locate: from its R message, else from its first add."""
+        return self._directory.get(locate) or self._add_symbols.get(locate)
+
+    def symbols(self) -> dict[str, int]:
+        """Every known symbol -> its stock locate, in locate order."""
+        locates = sorted(self._directory.keys() | self._add_symbols.keys())
+        out: dict[str, int] = {}
+        for locate in locates:
+            name = self.symbol(locate)
+            if name is not None:
+                out.setdefault(name, locate)
+        return out
+
+    def book_by_symbol(self, symbol: str) -> OrderBook:
+        locate = self.symbols().get(symbol.strip())
+        if locate is None:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        if locate not in self.books:  # a listed instrument with no order yet
+            self._new_book(locate)
+        return self.books[locate]
+
+    @property
+    def issues(self) -> int:
+        """Events counted as bad input (duplicates skipped by design excluded)."""
+        return sum(v for k, v in self.counters.items() if k != BookIssue.DUPLICATE_EVENT)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def apply(self, events: npt.NDArray[np.void]) -> None:
+        """Apply an array of BookEvents (BOOK_EVENT_DTYPE), in order."""
+        if events.dtype != BOOK_EVENT_DTYPE:
+            raise TypeError(f"expected BOOK_EVENT_DTYPE events, got dtype {events.dtype}")
+        if len(events) == 0:
+            return
+        types = events["msg_type"].view(np.uint8)
+        counts = np.bincount(types, minlength=256)
+        for byte in np.flatnonzero(counts).tolist():
+            self.types[chr(byte)] += int(counts[byte])
+        codes = _CODES[types]
+        live = (events["flags"] & _DUPLICATE) == 0
+        duplicates = len(events) - int(np.count_nonzero(live))
+        if duplicates:
+            self.counters[BookIssue.DUPLICATE_EVENT] += duplicates
+            codes = np.where(live, codes, 0)
+        if counts[_DIRECTORY]:
+            directory = events[(types == _DIRECTORY) & live]
+            for locate, stock in zip(directory["stock_locate"].tolist(),
+                                     directory["stock"].tolist(), strict=True):
+                self._directory[locate] = _symbol_text(stock)
+        chosen = np.flatnonzero(codes)
+        if len(chosen) == 0:
+            return
+        # Column lists: iterating Python ints is far faster than indexing NumPy rows.
+        rows = events if len(chosen) == len(events) else events[chosen]
+        codes = codes[chosen]
+        adds = rows[codes == _ADD]
+        if len(adds):
+            locates, first = np.unique(adds["stock_locate"], return_index=True)
+            for locate, index in zip(locates.tolist(), first.tolist(), strict=True):
+                if locate not in self._add_symbols:
+                    self._add_symbols[locate] = _symbol_text(adds["stock"][index])
+        self._run(codes=codes.tolist(), locs=rows["stock_locate"].tolist(),
+                  sides=rows["side"].tolist(), refs=rows["order_ref"].tolist(),
+                  new_refs=rows["new_order_ref"].tolist(), qtys=rows["shares"].tolist(),
+                  prices=rows["price"].tolist())
+
+    def apply_one(self, event: np.void | tuple[object, ...]) -> None:
+        """Apply one BookEvent (a row of a BookEvent array, or a tuple in its field order)."""
+        self.apply(np.array([event], dtype=BOOK_EVENT_DTYPE))
+
+    def _new_book(self, locate: int) -> OrderBook:
+        book = OrderBook(locate, self)
+        self.books[locate] = book
+        self._bids[locate] = book.bids
+        self._asks[locate] = book.asks
+        return book
+
+    def _run(self, *, codes: list[int], locs: list[int], sides: list[bytes], refs: list[int],
+             new_refs: list[int], qtys: list[int], prices: list[int]) -> None:
+        """The hot loop: one pass, everything in locals, one branch per event kind."""
+        orders = self.orders
+        bids = self._bids
+        asks = self._asks
+        issues = self.counters
+        new_book = self._new_book
+        for code, loc, sd, ref, new_ref, qty, px in zip(
+                codes, locs, sides, refs, new_refs, qtys, prices, strict=True):
+            if code == _ADD:
+                if sd == b"B":
+                    side = bids.get(loc) or new_book(loc).bids
+                elif sd == b"S":
+                    side = asks.get(loc) or new_book(loc).asks
+                else:
+                    issues[_BAD_SIDE] += 1
+                    continue
+                if qty == 0:
+                    issues[_ZERO_SHARES] += 1
+                    continue
+                if ref in orders:
+                    issues[_DUPLICATE_ADD] += 1
+                    continue
+            else:
+                record = orders.get(ref)
+                if record is None:
+                    issues[_UNKNOWN_REF] += 1
+                    continue
+                oloc, osd, opx, oqty = record
+                if oloc != loc:
+                    issues[_LOCATE_MISMATCH] += 1
+                side = bids[oloc] if osd == b"B" else asks[oloc]
+                if code == _REDUCE:
+                    if qty < oqty:
+                        if qty == 0:
+                            issues[_ZERO_SHARES] += 1
+                            continue
+                        orders[ref] = (oloc, osd, opx, oqty - qty)
+                        side.levels[opx][0] -= qty
+                        continue
+                    if qty > oqty:
+                        issues[_OVERFILL] += 1  # clamp: the order cannot go negative
+                # The whole order leaves the book: D, U, or E/C/X down to 0.
+                del orders[ref]
+                levels = side.levels
+                level = levels[opx]
+                if level[1] == 1:
+                    del levels[opx]
+                    keys = side.keys
+                    del keys[bisect_left(keys, opx if side.is_bid else -opx)]
+                else:
+                    level[0] -= oqty
+                    level[1] -= 1
+                if code != _REPLACE:
+                    continue
+                # U: the new order keeps the original's instrument and side.
+                if new_ref in orders:
+                    issues[_REPLACE_REF_EXISTS] += 1
+                    continue
+                if qty == 0:
+                    issues[_ZERO_SHARES] += 1
+                    continue
+                ref, loc, sd = new_ref, oloc, osd
+            orders[ref] = (loc, sd, px, qty)
+            levels = side.levels
+            found = levels.get(px)
+            if found is None:
+                levels[px] = [qty, 1]
+                insort(side.keys, px if side.is_bid else -px)
+            else:
+                found[0] += qty
+                found[1] += 1
+
+
+def _symbol_text(stock: bytes) -> str:
+    return stock.rstrip(b" \x00").decode("ascii", "replace")

@@ -1,0 +1,108 @@
+// Black-Scholes-Merton and Black-76 prices and greeks.
+//
+// Units (documented in docs/analytics.md):
+//   delta  dV/dS (or dV/dF for Black-76)      gamma  d2V/dS2
+//   vega   dV/dsigma per 1.00 of vol          theta  dV/dt per YEAR (calendar
+//          time passing, i.e. -dV/dT)
+//   rho    dV/dr per 1.00 of rate             vanna  d2V/dS dsigma
+//   volga  d2V/dsigma2
+// Black-76 is BSM with spot = forward and q = r, except rho, which moves the
+// discount factor only: rho = -T V.
+#pragma once
+#include "common.cuh"
+
+#define NG_MODEL_BSM 0
+#define NG_MODEL_BLACK76 1
+
+namespace ng {
+
+struct Greeks {
+    double price, delta, gamma, vega, theta, rho, vanna, volga;
+};
+
+NG_HD void fill_nan(Greeks& g) {
+    double n = nan_value();
+    g.price = n; g.delta = n; g.gamma = n; g.vega = n;
+    g.theta = n; g.rho = n; g.vanna = n; g.volga = n;
+}
+
+// Returns a status code; outputs are NaN unless NG_OK.
+// is_call: 1 call, 0 put. model: NG_MODEL_BSM or NG_MODEL_BLACK76 (then s is
+// the forward and q is ignored).
+NG_HD int black_greeks(double s, double k, double t, double r, double q, double sigma,
+                       int is_call, int model, Greeks& g) {
+    if (!(is_finite(s) && is_finite(k) && is_finite(t) && is_finite(r) && is_finite(q)
+          && is_finite(sigma)) || s <= 0.0 || k <= 0.0 || t < 0.0 || sigma < 0.0
+        || (is_call != 0 && is_call != 1)) {
+        fill_nan(g);
+        return NG_INVALID_INPUT;
+    }
+    if (model == NG_MODEL_BLACK76) q = r;
+    double w = is_call ? 1.0 : -1.0;
+    double dq = exp(-q * t), dr = exp(-r * t);
+    double sq = sqrt(t);
+    double sd = sigma * sq;
+    double sdq = s * dq, kdr = k * dr;
+    double d1, d2, pdf;
+    // log(F/K) computed from S/K and the carry separately to keep digits.
+    double lfk = log(s / k) + (r - q) * t;
+    if (sd > 0.0) {
+        d1 = lfk / sd + 0.5 * sd;
+        d2 = d1 - sd;
+        pdf = norm_pdf(d1);
+    } else {
+        // sigma*sqrt(T) == 0: the option is its discounted forward intrinsic.
+        double z = lfk > 0.0 ? inf_value() : (lfk < 0.0 ? -inf_value() : 0.0);
+        d1 = z; d2 = z;
+        pdf = lfk == 0.0 ? NG_INV_SQRT_2PI : 0.0;
+    }
+    double nd1 = norm_cdf(w * d1), nd2 = norm_cdf(w * d2);
+    g.price = w * (sdq * nd1 - kdr * nd2);
+    if (g.price < 0.0) g.price = 0.0;  // rounding at the intrinsic boundary
+    g.delta = w * dq * nd1;
+    g.vega = sdq * pdf * sq;
+    g.gamma = sd > 0.0 ? dq * pdf / (s * sd) : (pdf > 0.0 ? inf_value() : 0.0);
+    double decay = sq > 0.0 ? -sdq * pdf * sigma / (2.0 * sq) : (pdf > 0.0 && sigma > 0.0 ? -inf_value() : 0.0);
+    g.theta = decay - w * r * kdr * nd2 + w * q * sdq * nd1;
+    if (model == NG_MODEL_BLACK76) {
+        g.rho = -t * g.price;
+    } else {
+        g.rho = w * k * t * dr * nd2;
+    }
+    if (sigma > 0.0 && sd > 0.0) {
+        g.vanna = -dq * pdf * d2 / sigma;
+        g.volga = g.vega * d1 * d2 / sigma;
+    } else {
+        g.vanna = 0.0;
+        g.volga = 0.0;
+    }
+    return NG_OK;
+}
+
+// Price only (cheaper: no greeks). Same conventions and status.
+NG_HD int black_price(double s, double k, double t, double r, double q, double sigma,
+                      int is_call, int model, double& price) {
+    if (!(is_finite(s) && is_finite(k) && is_finite(t) && is_finite(r) && is_finite(q)
+          && is_finite(sigma)) || s <= 0.0 || k <= 0.0 || t < 0.0 || sigma < 0.0
+        || (is_call != 0 && is_call != 1)) {
+        price = nan_value();
+        return NG_INVALID_INPUT;
+    }
+    if (model == NG_MODEL_BLACK76) q = r;
+    double w = is_call ? 1.0 : -1.0;
+    double sd = sigma * sqrt(t);
+    double lfk = log(s / k) + (r - q) * t;
+    double d1, d2;
+    if (sd > 0.0) {
+        d1 = lfk / sd + 0.5 * sd;
+        d2 = d1 - sd;
+    } else {
+        d1 = lfk > 0.0 ? inf_value() : (lfk < 0.0 ? -inf_value() : 0.0);
+        d2 = d1;
+    }
+    double p = w * (s * exp(-q * t) * norm_cdf(w * d1) - k * exp(-r * t) * norm_cdf(w * d2));
+    price = p < 0.0 ? 0.0 : p;
+    return NG_OK;
+}
+
+}  // namespace ng

@@ -1,0 +1,5 @@
+import sys
+
+from nanogate.cli import main
+
+sys.exit(main())
