@@ -38,13 +38,14 @@ test: $(STAMP) system-deps lint typecheck
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# mypy follows real paths: give it the package tree pyproject.toml maps.
-build/typecheck/nanogate: pyproject.toml
-	@mkdir -p $@
-	@for d in proto hw gateway control sim gpu; do ln -sfn ../../../$$d $@/$$d; done
-	@for f in nanogate/*.py nanogate/py.typed; do ln -sfn ../../../$$f $@/$$(basename $$f); done
+# mypy reads files, not import hooks: give it the package tree pyproject.toml maps,
+# as links (rebuilt each run, so new modules are seen).
+TYPECHECK_TREE := build/typecheck/nanogate
 
-typecheck: $(STAMP) build/typecheck/nanogate
+typecheck: $(STAMP)
+	@rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
+	@for d in proto hw gateway control sim gpu; do ln -s ../../../$$d $(TYPECHECK_TREE)/$$d; done
+	@for f in nanogate/*.py nanogate/py.typed; do ln -s ../../../$$f $(TYPECHECK_TREE)/; done
 	$(VENV)/bin/mypy -p nanogate
 
 # One command writes every generated file; tests/test_generated.py fails when one is stale.

@@ -19,6 +19,7 @@ book does with such an event.
 from __future__ import annotations
 
 import enum
+import gc
 from bisect import bisect_left, insort
 from collections import Counter
 from dataclasses import dataclass
@@ -48,11 +49,13 @@ class BookIssue(enum.StrEnum):
 OrderRecord = tuple[int, bytes, int, int]
 
 # What the book does per message type; 0: nothing (P, Q, S, R, H, ... and unknown bytes).
-_ADD, _REDUCE, _DELETE, _REPLACE = 1, 2, 3, 4
+# Adds are split by side before the loop, so the loop never looks at the side byte.
+_ADD, _ADD_BID, _ADD_ASK, _REDUCE, _DELETE, _REPLACE = 1, 2, 3, 4, 5, 6
 _CODES = np.zeros(256, np.int8)
 for _type, _code in ((b"A", _ADD), (b"F", _ADD), (b"E", _REDUCE), (b"C", _REDUCE),
                      (b"X", _REDUCE), (b"D", _DELETE), (b"U", _REPLACE)):
     _CODES[_type[0]] = _code
+_BID, _ASK = ord("B"), ord("S")
 _DIRECTORY = ord("R")
 _DUPLICATE = int(EventFlags.DUPLICATE)
 
@@ -242,22 +245,44 @@ class BookSet:
             for locate, stock in zip(directory["stock_locate"].tolist(),
                                      directory["stock"].tolist(), strict=True):
                 self._directory[locate] = _symbol_text(stock)
+        adding = codes == _ADD
+        if adding.any():
+            self._name_from_adds(events[adding])
+            # Bad side and zero shares do not depend on the book: count them here.
+            sides = events["side"].view(np.uint8)
+            bid, ask = sides == _BID, sides == _ASK
+            bad_side = int(np.count_nonzero(adding & ~bid & ~ask))
+            empty = adding & (bid | ask) & (events["shares"] == 0)
+            zero_shares = int(np.count_nonzero(empty))
+            if bad_side:
+                self.counters[BookIssue.BAD_SIDE] += bad_side
+            if zero_shares:
+                self.counters[BookIssue.ZERO_SHARES] += zero_shares
+            codes = np.where(adding, np.where(bid, _ADD_BID, np.where(ask, _ADD_ASK, 0)), codes)
+            if zero_shares:
+                codes[empty] = 0
         chosen = np.flatnonzero(codes)
         if len(chosen) == 0:
             return
         # Column lists: iterating Python ints is far faster than indexing NumPy rows.
         rows = events if len(chosen) == len(events) else events[chosen]
-        codes = codes[chosen]
-        adds = rows[codes == _ADD]
-        if len(adds):
-            locates, first = np.unique(adds["stock_locate"], return_index=True)
-            for locate, index in zip(locates.tolist(), first.tolist(), strict=True):
-                if locate not in self._add_symbols:
-                    self._add_symbols[locate] = _symbol_text(adds["stock"][index])
-        self._run(codes=codes.tolist(), locs=rows["stock_locate"].tolist(),
-                  sides=rows["side"].tolist(), refs=rows["order_ref"].tolist(),
-                  new_refs=rows["new_order_ref"].tolist(), qtys=rows["shares"].tolist(),
-                  prices=rows["price"].tolist())
+        was_enabled = gc.isenabled()
+        # The loop allocates many small containers and no cycles: collections are wasted.
+        gc.disable()
+        try:
+            self._run(codes=codes[chosen].tolist(), locs=rows["stock_locate"].tolist(),
+                      refs=rows["order_ref"].tolist(), qtys=rows["shares"].tolist(),
+                      prices=rows["price"].tolist(), new_refs=rows["new_order_ref"].tolist())
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _name_from_adds(self, adds: npt.NDArray[np.void]) -> None:
+        """Remember each new locate's symbol from its first add (R messages take precedence)."""
+        locates, first = np.unique(adds["stock_locate"], return_index=True)
+        for locate, index in zip(locates.tolist(), first.tolist(), strict=True):
+            if locate not in self._add_symbols:
+                self._add_symbols[locate] = _symbol_text(adds["stock"][index])
 
     def apply_one(self, event: np.void | tuple[object, ...]) -> None:
         """Apply one BookEvent (a row of a BookEvent array, or a tuple in its field order)."""
@@ -270,57 +295,66 @@ class BookSet:
         self._asks[locate] = book.asks
         return book
 
-    def _run(self, *, codes: list[int], locs: list[int], sides: list[bytes], refs: list[int],
-             new_refs: list[int], qtys: list[int], prices: list[int]) -> None:
+    def _run(self, *, codes: list[int], locs: list[int], refs: list[int], qtys: list[int],
+             prices: list[int], new_refs: list[int]) -> None:
         """The hot loop: one pass, everything in locals, one branch per event kind."""
         orders = self.orders
         bids = self._bids
         asks = self._asks
         issues = self.counters
         new_book = self._new_book
-        for code, loc, sd, ref, new_ref, qty, px in zip(
-                codes, locs, sides, refs, new_refs, qtys, prices, strict=True):
-            if code == _ADD:
-                if sd == b"B":
+        for code, loc, ref, qty, px, new_ref in zip(
+                codes, locs, refs, qtys, prices, new_refs, strict=True):
+            if code < _REDUCE:  # an add with a valid side and shares (checked in apply)
+                if code == _ADD_BID:
                     side = bids.get(loc) or new_book(loc).bids
-                elif sd == b"S":
-                    side = asks.get(loc) or new_book(loc).asks
+                    sd = b"B"
                 else:
-                    issues[_BAD_SIDE] += 1
-                    continue
-                if qty == 0:
-                    issues[_ZERO_SHARES] += 1
-                    continue
+                    side = asks.get(loc) or new_book(loc).asks
+                    sd = b"S"
                 if ref in orders:
                     issues[_DUPLICATE_ADD] += 1
                     continue
             else:
-                record = orders.get(ref)
-                if record is None:
-                    issues[_UNKNOWN_REF] += 1
-                    continue
-                oloc, osd, opx, oqty = record
-                if oloc != loc:
-                    issues[_LOCATE_MISMATCH] += 1
-                side = bids[oloc] if osd == b"B" else asks[oloc]
                 if code == _REDUCE:
+                    record = orders.get(ref)
+                    if record is None:
+                        issues[_UNKNOWN_REF] += 1
+                        continue
+                    oloc, osd, opx, oqty = record
+                    if oloc != loc:
+                        issues[_LOCATE_MISMATCH] += 1
                     if qty < oqty:
                         if qty == 0:
                             issues[_ZERO_SHARES] += 1
                             continue
                         orders[ref] = (oloc, osd, opx, oqty - qty)
-                        side.levels[opx][0] -= qty
+                        (bids[oloc] if osd == b"B" else asks[oloc]).levels[opx][0] -= qty
                         continue
                     if qty > oqty:
                         issues[_OVERFILL] += 1  # clamp: the order cannot go negative
-                # The whole order leaves the book: D, U, or E/C/X down to 0.
-                del orders[ref]
+                    del orders[ref]
+                else:  # D and U remove the whole order: one dict operation, not two
+                    record = orders.pop(ref, None)
+                    if record is None:
+                        issues[_UNKNOWN_REF] += 1
+                        continue
+                    oloc, osd, opx, oqty = record
+                    if oloc != loc:
+                        issues[_LOCATE_MISMATCH] += 1
+                # The whole order has left: take it off its level.
+                if osd == b"B":
+                    side = bids[oloc]
+                    key = opx
+                else:
+                    side = asks[oloc]
+                    key = -opx
                 levels = side.levels
                 level = levels[opx]
                 if level[1] == 1:
                     del levels[opx]
                     keys = side.keys
-                    del keys[bisect_left(keys, opx if side.is_bid else -opx)]
+                    del keys[bisect_left(keys, key)]
                 else:
                     level[0] -= oqty
                     level[1] -= 1
@@ -339,7 +373,7 @@ class BookSet:
             found = levels.get(px)
             if found is None:
                 levels[px] = [qty, 1]
-                insort(side.keys, px if side.is_bid else -px)
+                insort(side.keys, px if sd == b"B" else -px)
             else:
                 found[0] += qty
                 found[1] += 1

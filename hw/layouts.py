@@ -11,11 +11,11 @@ Bit placement (the contract drivers and testbenches rely on):
   occupies bits ``[63:0]``, ``timestamp`` bits ``[111:64]``, and so on.
 * Every field is ``unsigned(bits)``, ``ascii`` fields included.
 * An ``ascii`` field holds its bytes **big-endian**: the first character in the most
-  significant byte, as hardware does when it copies the field's wire bytes in order
-  into a register the way it copies ITCH's big-endian integers. ``b"AAPL    "`` in
-  an 8-byte field is ``0x4141504C20202020``. A short value is padded with NUL bytes
-  at the end (the low bytes), which is what NumPy's ``S<n>`` dtype stores, so an
-  empty field (``b""``) is 0.
+  significant byte. That is the byte order of ITCH's integers, so the parser copies an
+  ascii field's wire bytes into its register exactly as it copies a number's.
+  ``b"AAPL    "`` in an 8-byte field is ``0x4141504C20202020``. A short value is
+  padded with NUL bytes at the end (the low bytes), which is what NumPy's ``S<n>``
+  dtype stores, so an empty field (``b""``) is 0.
 
 :func:`beat_layout` is the byte-stream beat (data, keep, last) blocks move packets in.
 
@@ -31,8 +31,8 @@ import operator
 from collections.abc import Mapping
 from typing import SupportsIndex
 
-from amaranth.hdl import unsigned  # type: ignore[import-untyped]
-from amaranth.lib import data  # type: ignore[import-untyped]
+from amaranth.hdl import unsigned
+from amaranth.lib import data
 
 from nanogate.proto.records import BOOK_EVENT, RecordField, RecordLayout
 

@@ -8,9 +8,9 @@ ports, one beat per cycle, back-pressure honoured.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module  # type: ignore[import-untyped]
-from amaranth.lib import stream, wiring  # type: ignore[import-untyped]
-from amaranth.lib.wiring import In, Out  # type: ignore[import-untyped]
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from nanogate.hw.layouts import beat_layout
 

@@ -26,7 +26,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from amaranth.hdl import Value  # type: ignore[import-untyped]
+from amaranth.hdl import Value
 
 __all__ = ["stream_get", "stream_get_n", "stream_put", "stream_put_all"]
 

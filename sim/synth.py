@@ -82,13 +82,12 @@ _MIN_MID_TICKS = 300  # keeps every buy price, mid - (1 + offset) ticks, above z
 _MAX_MID_TICKS = 1_000_000  # $10,000: far below the u32 price limit
 _MAX_OFFSET_TICKS = 200
 _MEAN_OFFSET_TICKS = 4.0
-_MID_STEP_PROBABILITY = 0.06  # per add or replace, each way
 _LIVE_ORDERS_PER_INSTRUMENT = 256  # book size the session settles at
 _MAX_LIVE_ORDERS = 1 << 20
 _FULL_EXECUTION_PROBABILITY = 0.55
 _CHUNK = 1 << 18  # body messages per chunk: fixed, so the random draws (and bytes) are too
 
-#: The body's message mix (close to a real NASDAQ day). E, C, X, D and U need
+#: The body's message mix: mostly adds and deletes, as on NASDAQ. E, C, X, D and U need
 #: a live order and become an add when the book is empty; adds become deletes
 #: once the book holds its target size, so it settles instead of growing.
 BODY_MIX: dict[str, float] = {
@@ -99,6 +98,8 @@ _KIND_TYPES = np.frombuffer("".join(BODY_MIX).encode(), dtype=np.uint8).copy()
 _KIND_CDF = np.cumsum(np.array(list(BODY_MIX.values())) / sum(BODY_MIX.values()))
 # the compiled loop's names for the kinds: indices into BODY_MIX, whose order it relies on
 _A, _F, _E, _C, _X, _D, _U, _P, _Q, _I = range(10)
+if "".join(BODY_MIX) != "AFECXDUPQI":
+    raise AssertionError("synth: the book walk needs BODY_MIX in the order A F E C X D U P Q I")
 
 #: MPIDs used as the attribution of F messages.
 MPIDS = ("GSCO", "MSCO", "JPMS", "UBSS", "CDRG", "VIRT", "NITE", "SUSQ")
@@ -187,7 +188,7 @@ _FIELD_COLUMNS: dict[str, str] = {
     "current_reference_price": "price", "far_price": "far_price", "near_price": "near_price",
     "match_number": "match_number", "price_variation_indicator": "price_variation",
 }
-# Fields the same in every message of the session (directory and trading action).
+# Fields the same in every message of the session (stock directory, trading action).
 _CONSTANT_FIELDS: dict[str, bytes | int] = {
     "market_category": b"Q",  # NASDAQ Global Select
     "financial_status_indicator": b"N",
@@ -295,8 +296,11 @@ def _scatter(out, starts, rows):  # type: ignore[no-untyped-def]
             out[o + j] = rows[i, j]
 
 
-def encode_binaryfile(columns: Columns, symbols: npt.NDArray[np.bytes_]) -> tuple[bytes, I64]:
-    """BinaryFILE bytes of ``columns``, and where each message starts (after its prefix)."""
+def encode_binaryfile(columns: Columns, symbols: npt.NDArray[np.bytes_]) -> tuple[U8, I64]:
+    """BinaryFILE bytes of ``columns``, and where each message starts (after its prefix).
+
+    ``symbols`` holds the space-padded ticker of each stock locate (index 0 unused).
+    """
     lengths = _LENGTHS[columns.msg_type]
     if len(lengths) and not lengths.all():
         raise ValueError("synth: a row has an unknown message type")
@@ -305,75 +309,96 @@ def encode_binaryfile(columns: Columns, symbols: npt.NDArray[np.bytes_]) -> tupl
     out = np.empty(int(ends[-1]) if len(ends) else 0, np.uint8)
     out[starts - 2] = lengths >> 8
     out[starts - 1] = lengths & 0xFF
-    for type_byte in np.unique(columns.msg_type):
+    for type_byte in np.flatnonzero(np.bincount(columns.msg_type, minlength=256)):
         spec = MESSAGES[chr(type_byte)]
         rows = np.flatnonzero(columns.msg_type == type_byte)
         records = _fill(spec, columns, rows, symbols)
         _scatter(out, starts[rows], records.view(np.uint8).reshape(len(rows), spec.length))
-    return out.tobytes(), starts
+    return out, starts
 
 
 # --- the book: one compiled pass per chunk -----------------------------------------------
 
+# rows of the uniform draws the book walk reads, one column per message
+_DRAW_KIND, _DRAW_INSTRUMENT, _DRAW_PICK, _DRAW_FRACTION, _DRAW_LOT_CLASS, _DRAW_LOT, \
+    _DRAW_OFFSET = range(7)
+_DRAWS = 7
+# bit fields of the one raw 64-bit draw per message: 0 side, 1..2 reference gap,
+# 3..10 mid step, 11..13 tracking number, 14 which way a C's price differs
+_BIT_BUY = 1
+_STEP_DOWN = 15  # bits 3..10 (0..255): below this the mid steps down a tick, ...
+_STEP_UP = 256 - 15  # ... at or above this up (15/256, about 6% each way)
+
 
 @numba.njit(cache=True, nogil=True)
 def _walk_book(  # type: ignore[no-untyped-def]
-        kind, instrument, pick, fraction, lot, offset, step, buy, ref_gap,
+        draws, bits, kind_cdf, kind_types, instrument_cdf,
         mids, book_ref, book_locate, book_side, book_shares, book_price, state,
-        out_locate, out_ref, out_new_ref, out_side, out_shares, out_price, out_match):
-    """Turn drawn event kinds into book-consistent messages, in place.
+        out_type, out_locate, out_tracking, out_ref, out_new_ref, out_side, out_shares,
+        out_price, out_match):
+    """Turn one chunk of random draws into book-consistent messages, written to ``out_*``.
 
     The live orders are the first ``state[0]`` rows of the ``book_*`` arrays
     (a removed order's row takes the last one), so any live order can be
-    picked in O(1). ``kind`` is rewritten where the book forces a change.
-    ``state``: [live orders, last order reference, last match number].
+    picked in O(1). ``state``: [live orders, last order reference, last match
+    number], carried from chunk to chunk.
     """
     live = state[0]
     last_ref = state[1]
     last_match = state[2]
     capacity = book_ref.shape[0]
-    for i in range(kind.shape[0]):
-        k = kind[i]
+    last_kind = kind_cdf.shape[0] - 1
+    for i in range(bits.shape[0]):
+        u = draws[_DRAW_KIND, i]
+        k = 0
+        while k < last_kind and u >= kind_cdf[k]:
+            k += 1
         if live == 0 and _E <= k <= _U:
             k = _A  # nothing to execute, cancel or replace yet
         elif live >= capacity and k <= _F:
             k = _D  # book at its target size: take one off instead
-        kind[i] = k
+        b = bits[i]
+        out_tracking[i] = (b >> 11) & 7
+        step_bits = (b >> 3) & 255
+        step = -1 if step_bits < _STEP_DOWN else (1 if step_bits >= _STEP_UP else 0)
         if k <= _F or k >= _P:  # A F P Q I: on an instrument, not on a resting order
-            s = instrument[i]
-            mid = _step_mid(mids, s, step[i])
+            s = np.searchsorted(instrument_cdf, draws[_DRAW_INSTRUMENT, i], side="right")
+            if s >= instrument_cdf.shape[0]:
+                s = instrument_cdf.shape[0] - 1  # a draw on the CDF's rounding edge
+            mid = _step_mid(mids, s, step)
+            lot = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
+            side = 66 if b & _BIT_BUY else 83  # 'B' / 'S'
             out_locate[i] = s + 1
             if k <= _F:
-                last_ref += ref_gap[i]
-                side = 66 if buy[i] else 83  # 'B' / 'S'
-                price = _quote(mid, side, offset[i])
+                last_ref += 1 + ((b >> 1) & 3)  # strictly increasing, with small gaps
+                price = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]))
                 book_ref[live] = last_ref
                 book_locate[live] = s + 1
                 book_side[live] = side
-                book_shares[live] = lot[i]
+                book_shares[live] = lot
                 book_price[live] = price
                 live += 1
                 out_ref[i] = last_ref
                 out_side[i] = side
-                out_shares[i] = lot[i]
+                out_shares[i] = lot
                 out_price[i] = price
-            elif k == _P:
-                side = 66 if buy[i] else 83
+            elif k == _P:  # a hidden order executed: close to the mid
                 last_match += 1
                 out_side[i] = side
-                out_shares[i] = lot[i]
-                out_price[i] = _quote(mid, side, offset[i] // 4)
+                out_shares[i] = lot
+                out_price[i] = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]) // 4)
                 out_match[i] = last_match
             elif k == _Q:
                 last_match += 1
-                out_shares[i] = lot[i] * 20
+                out_shares[i] = lot * 20
                 out_price[i] = mid * TICK
                 out_match[i] = last_match
             else:  # I: imbalance details are drawn afterwards, around this reference
-                out_shares[i] = lot[i] * 10
+                out_shares[i] = lot * 10
                 out_price[i] = mid * TICK
+            out_type[i] = kind_types[k]
             continue
-        j = np.int64(pick[i] * live)
+        j = np.int64(draws[_DRAW_PICK, i] * live)
         if j >= live:
             j = live - 1
         left = book_shares[j]
@@ -381,9 +406,8 @@ def _walk_book(  # type: ignore[no-untyped-def]
         out_ref[i] = book_ref[j]
         if k == _X and left < 2:
             k = _D  # a one-share order cannot be cancelled in part
-            kind[i] = k
+        f = draws[_DRAW_FRACTION, i]
         if _E <= k <= _C:
-            f = fraction[i]
             if f < _FULL_EXECUTION_PROBABILITY or left < 2:
                 done = left
             else:
@@ -392,27 +416,27 @@ def _walk_book(  # type: ignore[no-untyped-def]
             last_match += 1
             out_shares[i] = done
             out_match[i] = last_match
-            if k == _C:  # executed at a price other than the order's: one tick either way
-                price = book_price[j] + (offset[i] % 3 - 1) * TICK
+            if k == _C:  # executed at a price other than the order's: a tick either way
+                price = book_price[j] + (TICK if (b >> 14) & 1 else -TICK)
                 out_price[i] = price if price >= TICK else TICK
             left -= done
         elif k == _X:
-            done = 1 + np.int64(fraction[i] * (left - 1))  # leaves at least one share
+            done = 1 + np.int64(f * (left - 1))  # leaves at least one share
             out_shares[i] = done
             left -= done
         elif k == _U:  # new reference, shares and price; same side and instrument
-            s = book_locate[j] - 1
-            mid = _step_mid(mids, s, step[i])
-            last_ref += ref_gap[i]
-            price = _quote(mid, book_side[j], offset[i])
+            mid = _step_mid(mids, book_locate[j] - 1, step)
+            last_ref += 1 + ((b >> 1) & 3)
+            price = _quote(mid, book_side[j], _offset(draws[_DRAW_OFFSET, i]))
+            left = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
             book_ref[j] = last_ref
             book_price[j] = price
-            left = lot[i]
             out_new_ref[i] = last_ref
             out_shares[i] = left
             out_price[i] = price
         else:  # D
             left = 0
+        out_type[i] = kind_types[k]
         if left > 0:
             book_shares[j] = left
         else:
@@ -442,6 +466,23 @@ def _quote(mid, side, offset):  # type: ignore[no-untyped-def]
     return ticks * TICK
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offset(u):  # type: ignore[no-untyped-def]
+    """Ticks between a quote and the mid, beyond the first: geometric-like, capped."""
+    ticks = np.int64(-_MEAN_OFFSET_TICKS * np.log1p(-u))
+    return ticks if ticks < _MAX_OFFSET_TICKS else _MAX_OFFSET_TICKS
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lot(size_class, u):  # type: ignore[no-untyped-def]
+    """Order sizes: mostly round lots (about 300 on average), some odd lots, a few blocks."""
+    if size_class < 0.15:
+        return 1 + np.int64(u * 99)
+    if size_class > 0.97:
+        return 100 * (10 + np.int64(u * 90))
+    return 100 * (1 + np.int64(-2.0 * np.log1p(-u)))
+
+
 # --- the session ---------------------------------------------------------------------------
 
 
@@ -451,16 +492,17 @@ class Chunk:
 
     first: int  # index of its first message in the session (0-based)
     columns: Columns
-    data: bytes  # [u16 length][message] blocks
+    data: U8  # [u16 length][message] blocks
     starts: I64  # offset in ``data`` of each message, after its prefix
 
     def __len__(self) -> int:
         return len(self.columns)
 
     def messages(self) -> Iterator[bytes]:
+        data = self.data.tobytes()
         for start, length in zip(self.starts.tolist(),
                                  _LENGTHS[self.columns.msg_type].tolist(), strict=True):
-            yield self.data[start:start + length]
+            yield data[start:start + length]
 
 
 @dataclass
@@ -506,6 +548,10 @@ class Session:
         size = _check_int("messages", self.size)
         instruments = _check_int("instruments", self.instruments)
         seed = _check_int("seed", self.seed)
+        # plain ints from here on (a NumPy integer would do, but hashes and prints oddly)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "instruments", instruments)
+        object.__setattr__(self, "seed", seed)
         if not 1 <= instruments <= MAX_INSTRUMENTS:
             raise ValueError(f"instruments must be 1..{MAX_INSTRUMENTS} (a stock locate is "
                              f"a u16 and 0 is for system messages), got {instruments}")
@@ -527,12 +573,13 @@ class Session:
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        """Ticker by stock locate - 1."""
+        """The ticker of each instrument, stock locate 1 first."""
         return tuple(symbol(k) for k in range(1, self.instruments + 1))
 
     def chunks(self) -> Iterator[Chunk]:
         """The session in order: the start of day, the body a chunk at a time, the end."""
-        symbols = np.array([b""] + [s.encode().ljust(8) for s in self.symbols], dtype="S8")
+        symbols = np.array([b" " * 8] + [s.encode().ljust(8) for s in self.symbols],
+                           dtype="S8")  # by stock locate; 0 (system messages) is blank
         generator = _BodyGenerator(self.instruments, self.body_size, self.seed)
         first = 0
         for columns in _chain_parts(_start_of_day(self.instruments, generator.rng), generator):
@@ -551,7 +598,7 @@ class Session:
 
     def binaryfile_bytes(self) -> bytes:
         """The whole session as one BinaryFILE."""
-        return b"".join(chunk.data for chunk in self.chunks())
+        return b"".join(chunk.data.data for chunk in self.chunks())
 
     def write(self, path: str | os.PathLike[str], format: str | None = None,
               *, progress: Progress | None = None, mold_session: str = DEFAULT_MOLD_SESSION,
@@ -662,31 +709,17 @@ class _BodyGenerator:
 
     def _chunk(self, first: int, n: int) -> Columns:
         rng = self.rng
-        u = rng.random((5, n))
-        kind = np.searchsorted(_KIND_CDF, u[0], side="right").astype(np.int64)
-        np.minimum(kind, len(BODY_MIX) - 1, out=kind)  # a draw on the CDF's rounding edge
-        instrument = np.searchsorted(self.instrument_cdf, u[1], side="right")
-        np.minimum(instrument, len(self.instrument_cdf) - 1, out=instrument)
-        offset = np.minimum(-_MEAN_OFFSET_TICKS * np.log1p(-u[2]),
-                            _MAX_OFFSET_TICKS).astype(np.int64)
-        step = ((u[3] > 1 - _MID_STEP_PROBABILITY).astype(np.int64)
-                - (u[3] < _MID_STEP_PROBABILITY))
-        buy = u[4] < 0.5
-        pick = rng.random(n)
-        fraction = rng.random(n)
-        lot = _lots(rng, n)
-        ref_gap = rng.integers(1, 5, n, dtype=np.int64)
-
+        draws = rng.random((_DRAWS, n))
+        bits = rng.bit_generator.random_raw(n).view(np.int64)
         columns = Columns.zeros(n)
-        _walk_book(kind, instrument.astype(np.int64), pick, fraction, lot, offset, step, buy,
-                   ref_gap, self.mids, self.book_ref, self.book_locate, self.book_side,
+        _walk_book(draws, bits, _KIND_CDF, _KIND_TYPES, self.instrument_cdf,
+                   self.mids, self.book_ref, self.book_locate, self.book_side,
                    self.book_shares, self.book_price, self.state,
-                   columns.stock_locate, columns.order_ref, columns.new_order_ref,
-                   columns.side, columns.shares, columns.price, columns.match_number)
-        columns.msg_type[:] = _KIND_TYPES[kind]
-        columns.tracking_number[:] = _tracking_numbers(rng, n)
+                   columns.msg_type, columns.stock_locate, columns.tracking_number,
+                   columns.order_ref, columns.new_order_ref, columns.side, columns.shares,
+                   columns.price, columns.match_number)
         columns.timestamp[:] = self._timestamps(rng, first, n)
-        self._details(rng, columns, kind)
+        self._details(rng, columns)
         return columns
 
     def _timestamps(self, rng: np.random.Generator, first: int, n: int) -> I64:
@@ -707,15 +740,15 @@ class _BodyGenerator:
         return stamps
 
     @staticmethod
-    def _details(rng: np.random.Generator, columns: Columns, kind: I64) -> None:
+    def _details(rng: np.random.Generator, columns: Columns) -> None:
         """Fields the book does not decide: printable, cross types, imbalances, MPIDs."""
-        rows = np.flatnonzero(kind == _C)
+        rows = np.flatnonzero(columns.msg_type == ord("C"))
         columns.code[rows] = np.where(rng.random(len(rows)) < 0.95, ord("Y"), ord("N"))
-        rows = np.flatnonzero(kind == _Q)
+        rows = np.flatnonzero(columns.msg_type == ord("Q"))
         columns.code[rows] = rng.choice(_CROSS_TYPES, len(rows))
-        rows = np.flatnonzero(kind == _F)
+        rows = np.flatnonzero(columns.msg_type == ord("F"))
         columns.attribution[rows] = rng.integers(0, len(MPIDS), len(rows))
-        rows = np.flatnonzero(kind == _I)
+        rows = np.flatnonzero(columns.msg_type == ord("I"))
         n = len(rows)
         columns.code[rows] = rng.choice(_NOII_CROSS_TYPES, n)
         direction = rng.choice(_NOII_DIRECTIONS, n)
@@ -726,16 +759,6 @@ class _BodyGenerator:
         columns.far_price[rows] = np.maximum(reference + rng.integers(-20, 21, n) * TICK, TICK)
         columns.near_price[rows] = np.maximum(reference + rng.integers(-5, 6, n) * TICK, TICK)
         columns.price_variation[rows] = rng.choice(_PRICE_VARIATIONS, n)
-
-
-def _lots(rng: np.random.Generator, n: int) -> I64:
-    """Order sizes: mostly round lots, some odd lots, a few blocks."""
-    u, r = rng.random((2, n))
-    round_lots = 100 * (1 + (-2.0 * np.log1p(-r)).astype(np.int64))
-    odd_lots = 1 + (r * 99).astype(np.int64)
-    blocks = 100 * (10 + (r * 90).astype(np.int64))
-    lots: I64 = np.where(u < 0.15, odd_lots, np.where(u > 0.97, blocks, round_lots))
-    return lots
 
 
 # --- writers ---------------------------------------------------------------------------
@@ -771,7 +794,7 @@ class _FileSink(_Sink):
         self._handle = handle
 
     def add(self, chunk: Chunk) -> None:
-        self._handle.write(chunk.data)
+        self._handle.write(chunk.data.data)
 
     def close(self) -> int:
         return 0
@@ -826,7 +849,7 @@ class _MoldSink(_Sink):
 
     def add(self, chunk: Chunk) -> None:
         lengths = _LENGTHS[chunk.columns.msg_type]
-        self._data += chunk.data
+        self._data = b"".join((self._data, chunk.data.data))
         self._blocks = np.concatenate([self._blocks, lengths + 2])
         self._stamps = np.concatenate([self._stamps, chunk.columns.timestamp])
         self._flush(keep_last=True)

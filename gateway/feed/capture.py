@@ -131,18 +131,32 @@ def multicast_mac(group: str) -> bytes:
     return bytes((0x01, 0x00, 0x5E, raw[1] & 0x7F, raw[2], raw[3]))
 
 
+_ETH_IPV4 = struct.Struct(">6s6sH")
+_IPV4 = struct.Struct(">BBHHHBBH4s4s")
+_UDP = struct.Struct(">HHHH")
+
+
+def _ipv4_checksum(header: bytes) -> int:
+    total = int(sum(struct.unpack(">10H", header)))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 def udp_frame(payload: bytes, source: tuple[str, int], destination: tuple[str, int]) -> bytes:
-    """An Ethernet/IPv4/UDP frame carrying ``payload``, checksums filled in."""
-    udp = dpkt.udp.UDP(sport=source[1], dport=destination[1], data=payload)
-    udp.ulen = len(udp)
-    ip = dpkt.ip.IP(src=socket.inet_aton(source[0]), dst=socket.inet_aton(destination[0]),
-                    p=dpkt.ip.IP_PROTO_UDP, ttl=1, data=udp)
-    ip.len = len(ip)
-    first_octet = socket.inet_aton(destination[0])[0]
-    dst_mac = multicast_mac(destination[0]) if 224 <= first_octet <= 239 else b"\x02" + b"\x00" * 5
-    eth = dpkt.ethernet.Ethernet(dst=dst_mac, src=b"\x02\x00\x00\x00\x00\x01",
-                                 type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
-    return bytes(eth)
+    """An Ethernet/IPv4/UDP frame carrying ``payload``.
+
+    Packed by hand (dpkt's object model costs more than the rest of a capture
+    write): the IPv4 header checksum is filled in, the UDP checksum is 0,
+    which IPv4 allows and every reader accepts.
+    """
+    src, dst = socket.inet_aton(source[0]), socket.inet_aton(destination[0])
+    total = 20 + 8 + len(payload)
+    header = _IPV4.pack(0x45, 0, total, 0, 0x4000, 1, 17, 0, src, dst)  # DF set, TTL 1
+    header = header[:10] + struct.pack(">H", _ipv4_checksum(header)) + header[12:]
+    dst_mac = multicast_mac(destination[0]) if 224 <= dst[0] <= 239 else b"\x02" + bytes(5)
+    return b"".join((_ETH_IPV4.pack(dst_mac, b"\x02\x00\x00\x00\x00\x01", 0x0800), header,
+                     _UDP.pack(source[1], destination[1], 8 + len(payload), 0), payload))
 
 
 class PcapWriter:

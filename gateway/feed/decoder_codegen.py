@@ -3,7 +3,8 @@
 The kernel is straight-line code per message type: every offset is a
 constant taken from :data:`nanogate.proto.itch.MESSAGES` and every
 destination from :data:`nanogate.proto.records.BOOK_EVENT_SOURCES`, so the
-compiled loop does no table look-ups. The output is checked in as
+compiled loop does no table look-ups. It writes every column of a row, so
+the output needs no zeroing pass. The output is checked in as
 ``_fastdecode_generated.py`` (``make generate``); a test fails when it is stale.
 """
 
@@ -56,23 +57,23 @@ def _be64(d, o):
     return (_be32(d, o) << _U(32)) | _be32(d, o + 4)
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def decode_into(data, offsets, seqs, out, raw):
-    """Fill BookEvent rows ``out[i]`` from the messages at ``data[offsets[i]:]``.
+@numba.njit(inline="always")
+def decode_one(data, o, out, raw, i):
+    """Write every column of BookEvent ``out[i]`` but seq and flags from the message at ``o``.
 
-    ``raw`` is ``out`` viewed as bytes (rows x itemsize), used for the ascii
-    columns. Messages must already be framed and validated (type known,
-    length right): the framer guarantees it.
+    ``raw`` is ``out`` viewed as bytes (rows x itemsize), for the ascii columns.
+    The message must be framed and validated (known type, right length), and
+    ``out`` may be uninitialised: each branch writes every column it owns.
     """
-    for i in range(offsets.shape[0]):
-        o = offsets[i]
-        t = data[o]
-        e = out[i]
-        e.seq = seqs[i]
-        e.stock_locate = _be16(data, o + 1)
-        e.timestamp = _be48(data, o + 5)
-        raw[i, {msg_type_offset}] = t
+    t = data[o]
+    e = out[i]
+    e.stock_locate = _be16(data, o + 1)
+    e.timestamp = _be48(data, o + 5)
+    raw[i, {msg_type_offset}] = t
 '''
+
+# Columns every branch leaves to the caller or to the shared header code above.
+_COMMON = ("seq", "flags", "msg_type", "stock_locate", "timestamp")
 
 
 def render() -> str:
@@ -80,20 +81,27 @@ def render() -> str:
     keyword = "if"
     for type_char in _TYPE_ORDER:
         spec = MESSAGES[type_char]
+        sources = BOOK_EVENT_SOURCES[type_char]
         body: list[str] = []
-        for column, source_name in BOOK_EVENT_SOURCES[type_char].items():
-            if column in ("stock_locate", "timestamp"):
-                continue  # common header, written above for every type
-            source = spec.wire.field(source_name)
-            if BOOK_EVENT.field(column).kind == "ascii":
-                base = _byte_offset(column)
-                for k in range(source.width):
-                    body.append(f"raw[i, {base + k}] = data[o + {source.offset + k}]")
+        for column in BOOK_EVENT.fields:
+            if column.name in _COMMON:
+                continue
+            base = _byte_offset(column.name)
+            source_name = sources.get(column.name)
+            if column.kind == "ascii":
+                width = column.bits // 8
+                source = spec.wire.field(source_name) if source_name else None
+                for k in range(width):
+                    value = f"data[o + {source.offset + k}]" if source and k < source.width else "0"
+                    body.append(f"raw[i, {base + k}] = {value}")
+            elif source_name is None:
+                body.append(f"e.{column.name} = 0")
             else:
+                source = spec.wire.field(source_name)
                 assert source.kind is not Kind.ALPHA, (type_char, source_name)
                 reader = _READERS[source.width].format(o=f"o + {source.offset}")
-                body.append(f"e.{column} = {reader}")
-        lines.append(f"        {keyword} t == {ord(type_char)}:  # {type_char} {spec.name}")
-        lines.extend(f"            {line}" for line in body or ["pass"])
+                body.append(f"e.{column.name} = {reader}")
+        lines.append(f"    {keyword} t == {ord(type_char)}:  # {type_char} {spec.name}")
+        lines.extend(f"        {line}" for line in body)
         keyword = "elif"
     return "\n".join(lines) + "\n"

@@ -1,9 +1,9 @@
 """The fast batch decoder: a feed buffer in, a NumPy array of BookEvents out.
 
-Two compiled passes (numba, cached on disk): :func:`_frame` splits every
-datagram into message blocks, validates type and length, and tracks sequence
-numbers; the generated :func:`decode_into` fills the BookEvent rows with
-constant offsets. Numba, because the decoder must stay a loop over bytes
+One compiled pass (numba, cached on disk): :func:`_frame` splits every
+datagram into message blocks, validates type and length, tracks sequence
+numbers, and calls the generated ``decode_one`` (inlined), which fills a
+BookEvent row with constant offsets. Numba, because the decoder must stay a loop over bytes
 that reads like the spec (a vectorised NumPy decoder needs a pass per type
 and loses the sequential sequence tracking) and it compiles to about the
 speed of C with no build step; see docs/performance.md for the figures.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from nanogate.gateway.feed._fastdecode_generated import decode_into
+from nanogate.gateway.feed._fastdecode_generated import decode_one
 from nanogate.gateway.feed.source import FeedFile
 from nanogate.proto.faults import Fault
 from nanogate.proto.itch import LENGTH_BY_TYPE_BYTE
@@ -32,12 +32,12 @@ _MOLD_HEADER = struct.Struct(">10sQH")
 Array = np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
-           sessions: Array, zero_len: bool, lengths: Array, out_offsets: Array, out_seqs: Array,
-           out_flags: Array, fault_kind: Array, fault_offset: Array, fault_value: Array,
+           sessions: Array, zero_len: bool, lengths: Array, out: Array, raw: Array,
+           fault_kind: Array, fault_offset: Array, fault_value: Array,
            stats: Array, missing: Array) -> int:
-    """Frame and validate every block; returns the number of messages kept.
+    """Frame, validate and decode every block into ``out``; returns the rows written.
 
     ``stats``: [faults by Fault value (0..7), gaps, (unused), duplicates, heartbeats,
     fault examples stored]; ``missing[0]``: sequence numbers skipped (u64, saturating).
@@ -109,9 +109,9 @@ def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
                 elif synced and seq < expected:
                     flags = 2  # EventFlags.DUPLICATE
                     stats[10] += 1
-                out_offsets[n] = body
-                out_seqs[n] = seq
-                out_flags[n] = flags
+                decode_one(data, body, out, raw, n)
+                out[n].seq = seq
+                out[n].flags = flags
                 n += 1
             if not synced or seq + np.uint64(1) > expected:
                 expected = seq + np.uint64(1)
@@ -175,8 +175,18 @@ def _describe(fault: Fault, value: int) -> str:
     }[fault]
 
 
-def decode(feed: FeedFile, first_seq: int = 1) -> DecodedFeed:
-    """Decode a whole feed file into BookEvents (fast path)."""
+def capacity_for(nbytes: int) -> int:
+    """The most BookEvents ``nbytes`` of feed can hold (14 bytes: prefix + shortest message)."""
+    return max(1, nbytes // 14)
+
+
+def decode(feed: FeedFile, first_seq: int = 1, out: np.ndarray | None = None) -> DecodedFeed:
+    """Decode a whole feed file into BookEvents (fast path).
+
+    ``out``: a BOOK_EVENT_DTYPE array of at least ``capacity_for(len(feed.data))``
+    rows to decode into (reuse one across calls to skip allocation); the
+    result's ``events`` is then a view of it.
+    """
     data = np.frombuffer(feed.data, dtype=np.uint8)
     result = DecodedFeed(np.zeros(0, BOOK_EVENT_DTYPE))
     if feed.is_capture:
@@ -187,22 +197,23 @@ def decode(feed: FeedFile, first_seq: int = 1) -> DecodedFeed:
         seqs = np.array([first_seq], np.uint64)
         counts = np.array([_WHOLE_BUFFER], np.int64)
         sessions = np.zeros(1, np.int64)
-    capacity = max(1, len(data) // 14)  # 14 = shortest valid block: 2-byte prefix + 12
-    offsets = np.empty(capacity, np.int64)
-    out_seqs = np.empty(capacity, np.uint64)
-    flags = np.empty(capacity, np.uint8)
+    capacity = capacity_for(len(data))
+    if out is None:
+        events = np.empty(capacity, BOOK_EVENT_DTYPE)  # costs no memory until written
+    elif out.dtype != BOOK_EVENT_DTYPE or len(out) < capacity or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous BookEvent array of >= {capacity} rows")
+    else:
+        events = out
+    raw = events.view(np.uint8).reshape(len(events), BOOK_EVENT_DTYPE.itemsize)
     fault_kind = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_offset = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_value = np.zeros(_FAULT_EXAMPLES, np.int64)
     stats = np.zeros(13, np.int64)
     missing = np.zeros(1, np.uint64)
     n = _frame(data, starts, ends, seqs, counts, sessions, feed.zero_length_prefixes, _LENGTHS,
-               offsets, out_seqs, flags, fault_kind, fault_offset, fault_value, stats, missing)
-    events = np.zeros(n, BOOK_EVENT_DTYPE)
-    raw = events.view(np.uint8).reshape(n, BOOK_EVENT_DTYPE.itemsize)
-    decode_into(data, offsets[:n], out_seqs[:n], events, raw)
-    events["flags"] = flags[:n]
-    result.events = events
+               events, raw, fault_kind, fault_offset, fault_value, stats, missing)
+    # A view: the rows never written were never touched, so they cost no memory.
+    result.events = events[:n]
     for fault in Fault:
         if stats[fault]:
             result.faults[fault] += int(stats[fault])

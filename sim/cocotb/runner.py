@@ -36,6 +36,7 @@ The payload's fields also appear as internal wires with escaped names
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from amaranth.back import verilog  # type: ignore[import-untyped]
+from amaranth.back import verilog
 from cocotb_tools.runner import get_runner
 
 __all__ = [
@@ -165,7 +166,9 @@ def run_cocotb(
         waves=waves,
     )
     env = dict(extra_env or {})
-    try:
+    # Under pytest, cocotb's runner exits on a failed test or a crashed simulator; the
+    # results file (or its absence) says which, so carry on and read it.
+    with contextlib.suppress(SystemExit):
         runner.test(
             test_module=test_module,
             hdl_toplevel=toplevel,
@@ -178,10 +181,6 @@ def run_cocotb(
             waves=waves,
             timescale=TIMESCALE,
         )
-    except SystemExit:
-        # Under pytest, cocotb's runner exits on a failed test or a crashed simulator;
-        # the results file (or its absence) says which, so fall through and read it.
-        pass
 
     result = read_results(results_xml)
     if check:

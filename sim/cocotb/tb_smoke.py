@@ -47,6 +47,25 @@ def random_packets(count: int, max_len: int = 40) -> list[bytes]:
     return [random.randbytes(random.randint(1, max_len)) for _ in range(count)]
 
 
+def beat_str(bits: int) -> str:
+    beat = BEAT.from_bits(bits)
+    return f"(data={beat.data:#018x} keep={beat.keep:#04x} last={beat.last})"
+
+
+def describe_difference(received: list[int], sent: list[int]) -> str:
+    """Where two beat lists part, with the beats decoded, for an assertion message."""
+    for index, (got, want) in enumerate(zip(received, sent, strict=False)):
+        if got != want:
+            return (f"beat {index} of {len(sent)}: got {beat_str(got)},"
+                    f" expected {beat_str(want)}")
+    return f"got {len(received)} beats, expected {len(sent)}"
+
+
+def check_beats(received: list[int], sent: list[int]) -> None:
+    if received != sent:
+        raise AssertionError(describe_difference(received, sent))
+
+
 async def reset(dut: Any) -> None:
     """Start the clock, hold ``rst`` for two cycles with both streams idle."""
     Clock(dut.clk, 10, unit="ns").start()
@@ -136,7 +155,7 @@ async def test_random_traffic(dut: Any) -> None:
 
     for _ in range(3):  # nothing extra may come out
         await RisingEdge(dut.clk)
-    assert sink.received == sent, "beats out differ from beats in"
+    check_beats(sink.received, sent)
     assert await read_counters(dut) == (len(sent), len(packets)), "(beats, packets) counters"
     dut._log.info("%d packets, %d beats through", len(packets), len(sent))
 
@@ -167,7 +186,7 @@ async def test_full_rate(dut: Any) -> None:
         cycle += 1
         assert cycle < 4 * len(sent), "stream stalled with ready high"
 
-    assert received == sent
+    check_beats(received, sent)
     assert in_cycles == list(range(len(sent))), "input was stalled with output ready"
     assert out_cycles == [c + 1 for c in in_cycles], "latency is not one cycle"
     assert await read_counters(dut) == (len(sent), len(packets)), "(beats, packets) counters"
