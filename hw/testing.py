@@ -28,7 +28,7 @@ from typing import Any
 
 from amaranth.hdl import Value
 
-__all__ = ["stream_get", "stream_get_n", "stream_put", "stream_put_all"]
+__all__ = ["axil_read", "axil_write", "stream_get", "stream_get_n", "stream_put", "stream_put_all"]
 
 
 def _set_payload(ctx: Any, stream: Any, payload: Any) -> None:
@@ -94,3 +94,31 @@ async def stream_get_n(ctx: Any, stream: Any, count: int, *,
             stalled = payload
     ctx.set(stream.ready, 0)
     return received
+
+
+async def axil_write(ctx: Any, bus: Any, address: int, value: int, strobe: int = 0xF) -> int:
+    """One AXI4-Lite write (AW and W together); returns BRESP."""
+    ctx.set(bus.awaddr, address)
+    ctx.set(bus.wdata, value)
+    ctx.set(bus.wstrb, strobe)
+    ctx.set(bus.awvalid, 1)
+    ctx.set(bus.wvalid, 1)
+    await ctx.tick().until(bus.awready & bus.wready)
+    ctx.set(bus.awvalid, 0)
+    ctx.set(bus.wvalid, 0)
+    ctx.set(bus.bready, 1)
+    (response,) = await ctx.tick().sample(bus.bresp).until(bus.bvalid)
+    ctx.set(bus.bready, 0)
+    return int(response)
+
+
+async def axil_read(ctx: Any, bus: Any, address: int) -> tuple[int, int]:
+    """One AXI4-Lite read; returns (RDATA, RRESP)."""
+    ctx.set(bus.araddr, address)
+    ctx.set(bus.arvalid, 1)
+    await ctx.tick().until(bus.arready)
+    ctx.set(bus.arvalid, 0)
+    ctx.set(bus.rready, 1)
+    data, response = await ctx.tick().sample(bus.rdata, bus.rresp).until(bus.rvalid)
+    ctx.set(bus.rready, 0)
+    return int(data), int(response)
