@@ -14,12 +14,14 @@ all: test
 
 # --- set-up -----------------------------------------------------------------
 system-deps:
-	@command -v iverilog >/dev/null || { echo "installing iverilog (apt)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog; }
+	@command -v iverilog >/dev/null && command -v g++ >/dev/null || { \
+		echo "installing iverilog and g++ (apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog g++; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "installing python3-venv (apt)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv python3-dev; }
 
-$(STAMP): pyproject.toml | system-deps
+# The CPU analytics kernels are compiled at install time: reinstall when they change.
+$(STAMP): pyproject.toml setup.py $(wildcard gpu/kernels/*) | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -54,6 +56,7 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_decode.py
+	$(PY) benchmarks/bench_analytics.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache sim_build

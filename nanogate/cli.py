@@ -10,6 +10,7 @@ from nanogate import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from nanogate.gateway import cli as gateway_cli
+    from nanogate.gpu import cli as gpu_cli
     from nanogate.hw import cli as hw_cli
     from nanogate.sim import cli as sim_cli
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.register_feed(feed_commands)
     gateway_cli.register_book(commands)
     hw_cli.register(commands)
+    gpu_cli.register(commands)
 
     demo = commands.add_parser(
         "demo", help="run the feed pipeline end to end and print a summary",

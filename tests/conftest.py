@@ -21,7 +21,7 @@ def _cuda_device_present() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    gpu_items = [item for item in items if "gpu" in item.keywords]
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if gpu_items and not _cuda_device_present():
         skip = pytest.mark.skip(reason="needs a CUDA device (none reachable)")
         for item in gpu_items:

@@ -10,11 +10,27 @@
 // discount factor only: rho = -T V.
 #pragma once
 #include "common.cuh"
+#include "iv.cuh"
 
 #define NG_MODEL_BSM 0
 #define NG_MODEL_BLACK76 1
 
 namespace ng {
+
+// The textbook difference S e^{-qT} N(d1) - K e^{-rT} N(d2) loses digits when
+// the two terms nearly cancel (far out of the money, tiny sigma sqrt(T)):
+// there the price is rebuilt from the normalised form, which has no
+// cancellation: discounted intrinsic + D sqrt(FK) b(-|x|, s).
+// The error of the difference is about eps * (big / p) * (1 + d^2): the d^2 is
+// the conditioning of Phi in the tail.
+NG_HD double black_price_refine(double p, double big, double d, double s, double k, double t,
+                                double r, double q, double lfk, double sd, double w) {
+    if (!(sd > 0.0) || !(p * 32.0 < big * (1.0 + d * d))) return p;
+    double scale = sqrt(s * k) * exp(0.5 * (r - q) * t - r * t);  // D sqrt(FK)
+    double intrinsic = w * k * exp(-r * t) * expm1(lfk);  // D(F-K) without cancellation
+    double tv = scale * normalised_black(-fabs(lfk), sd);
+    return (w * lfk > 0.0 ? intrinsic : 0.0) + tv;
+}
 
 struct Greeks {
     double price, delta, gamma, vega, theta, rho, vanna, volga;
@@ -45,7 +61,7 @@ NG_HD int black_greeks(double s, double k, double t, double r, double q, double 
     double sdq = s * dq, kdr = k * dr;
     double d1, d2, pdf;
     // log(F/K) computed from S/K and the carry separately to keep digits.
-    double lfk = log(s / k) + (r - q) * t;
+    double lfk = log_moneyness(s, k, (r - q) * t);
     if (sd > 0.0) {
         d1 = lfk / sd + 0.5 * sd;
         d2 = d1 - sd;
@@ -57,7 +73,8 @@ NG_HD int black_greeks(double s, double k, double t, double r, double q, double 
         pdf = lfk == 0.0 ? NG_INV_SQRT_2PI : 0.0;
     }
     double nd1 = norm_cdf(w * d1), nd2 = norm_cdf(w * d2);
-    g.price = w * (sdq * nd1 - kdr * nd2);
+    g.price = black_price_refine(w * (sdq * nd1 - kdr * nd2), dmax(sdq * nd1, kdr * nd2),
+                                 dmax(fabs(d1), fabs(d2)), s, k, t, r, q, lfk, sd, w);
     if (g.price < 0.0) g.price = 0.0;  // rounding at the intrinsic boundary
     g.delta = w * dq * nd1;
     g.vega = sdq * pdf * sq;
@@ -91,7 +108,7 @@ NG_HD int black_price(double s, double k, double t, double r, double q, double s
     if (model == NG_MODEL_BLACK76) q = r;
     double w = is_call ? 1.0 : -1.0;
     double sd = sigma * sqrt(t);
-    double lfk = log(s / k) + (r - q) * t;
+    double lfk = log_moneyness(s, k, (r - q) * t);
     double d1, d2;
     if (sd > 0.0) {
         d1 = lfk / sd + 0.5 * sd;
@@ -100,7 +117,10 @@ NG_HD int black_price(double s, double k, double t, double r, double q, double s
         d1 = lfk > 0.0 ? inf_value() : (lfk < 0.0 ? -inf_value() : 0.0);
         d2 = d1;
     }
-    double p = w * (s * exp(-q * t) * norm_cdf(w * d1) - k * exp(-r * t) * norm_cdf(w * d2));
+    double a = s * exp(-q * t) * norm_cdf(w * d1);
+    double b = k * exp(-r * t) * norm_cdf(w * d2);
+    double p = black_price_refine(w * (a - b), dmax(a, b), dmax(fabs(d1), fabs(d2)), s, k, t, r,
+                                  q, lfk, sd, w);
     price = p < 0.0 ? 0.0 : p;
     return NG_OK;
 }

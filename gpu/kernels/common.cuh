@@ -99,4 +99,12 @@ NG_HD double inv_norm_cdf_approx(double p) {
     return p < 0.5 ? -z : z;
 }
 
+// ln(S/K) + carry with full relative accuracy near the money, where S - K is
+// exact (Sterbenz) and log(S/K) would carry an absolute error of one ulp.
+NG_HD double log_moneyness(double s, double k, double carry) {
+    double ratio = s / k;
+    double lm = (ratio > 0.5 && ratio < 2.0) ? log1p((s - k) / k) : log(ratio);
+    return lm + carry;
+}
+
 }  // namespace ng

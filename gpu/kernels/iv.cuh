@@ -69,6 +69,22 @@ NG_HD double odd_taylor_sum(double h, double t) {
     return t * m0 * rho * nest;
 }
 
+// exp(-(h^2 + t^2)/2) with h = x/s, t = s/2, keeping the exponent to a few
+// ulps absolute: a plain h*h carries a relative error that becomes h^2 ulps
+// of b in the far tail (|h| ~ 30 costs 1e-13).
+NG_HD double exp_neg_half_hh_tt(double x, double s) {
+    double h = x / s;
+    double h_lo = fma(-h, s, x) / s;  // x/s = h + h_lo exactly to ~1 ulp^2
+    double t = 0.5 * s;
+    double hh = h * h;
+    double hh_lo = fma(h, h, -hh) + 2.0 * h * h_lo;
+    double tt = t * t;
+    double tt_lo = fma(t, t, -tt);
+    double e_hi = -0.5 * (hh + tt);
+    double e_lo = -0.5 * (hh_lo + tt_lo) + ((-0.5 * hh - e_hi) - 0.5 * tt);
+    return exp(e_hi) * (1.0 + e_lo);
+}
+
 // Normalised out-of-the-money call price b(x, s) for x <= 0, accurate to a
 // few ulps relative everywhere (tested against mpmath).
 NG_HD double normalised_black(double x, double s) {
@@ -76,12 +92,12 @@ NG_HD double normalised_black(double x, double s) {
     double h = x / s, t = 0.5 * s;
     if (t < 0.125 * (fabs(h) + 1.25)) {
         // Phi(h+t)-Phi(h-t) style cancellation would cost more than a factor 4.
-        return 2.0 * NG_INV_SQRT_2PI * exp(-0.5 * (h * h + t * t)) * odd_taylor_sum(h, t);
+        return 2.0 * NG_INV_SQRT_2PI * exp_neg_half_hh_tt(x, s) * odd_taylor_sum(h, t);
     }
     if (h + t <= 0.0) {
         // e^{x/2} Phi(h+t) = 1/2 e^{-(h^2+t^2)/2} erfcx(-(h+t)/sqrt2): the
         // large exponentials cancel analytically.
-        return 0.5 * exp(-0.5 * (h * h + t * t))
+        return 0.5 * exp_neg_half_hh_tt(x, s)
                * (erfcx(-(h + t) / NG_SQRT2) - erfcx(-(h - t) / NG_SQRT2));
     }
     return exp(0.5 * x) * norm_cdf(h + t) - exp(-0.5 * x) * norm_cdf(h - t);
@@ -103,49 +119,45 @@ NG_HD double ln_normalised_vega(double x, double s) {
 // (0, e^{x/2}), x <= 0. Returns a status; s_out is set when NG_OK.
 NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
     double bmax = exp(0.5 * x);
-    if (x == 0.0 && beta >= bmax) { s_out = inf_value(); return NG_ABOVE_MAX_PRICE; }
+    if (!(beta < bmax)) { s_out = inf_value(); return NG_ABOVE_MAX_PRICE; }
+    if (!(beta > 0.0)) { s_out = 0.0; return beta == 0.0 ? NG_OK : NG_BELOW_INTRINSIC; }
     double ax = -x;
     double sc = sqrt(2.0 * ax);
     double bc = normalised_black(x, sc);
-    // Bracket and branch.
+    // The bracket comes from the inflection point: b is convex below s_c and
+    // concave above it.
     double lo = 0.0, hi = inf_value();
-    bool upper = beta > bc;
+    if (beta > bc) lo = sc; else hi = sc;
+    // Objective: ln b keeps relative price accuracy while b <= b_max/2;
+    // above that ln(b_max - b) does (and is close to linear in s there).
+    bool upper = beta > 0.5 * bmax;
+    double vc = exp(ln_normalised_vega(x, sc));
     double s;
     if (upper) {
-        lo = sc;
-        // Large s: b_max - b ~ 2 e^{x/2}... ~ (e^{x/2}+e^{-x/2}) Phi(-s/2) near x=0.
-        double c = bmax - beta;
-        double p = c / (exp(0.5 * x) + exp(-0.5 * x));
-        double sg = p < 0.5 ? -2.0 * inv_norm_cdf_approx(p) : sc;
-        // Linear guess from the inflection point is better close to it.
-        double vc = exp(ln_normalised_vega(x, sc));
-        double sl = sc + (beta - bc) / vc;
-        s = (beta - bc < 0.5 * (bmax - bc)) ? sl : dmax(sg, sc);
-        if (s <= sc) s = sc * 1.0000001 + 1e-300;
+        // Large s: b_max - b ~ (e^{x/2} + e^{-x/2}) Phi(-s/2).
+        double p = (bmax - beta) / (exp(0.5 * x) + exp(-0.5 * x));
+        s = -2.0 * inv_norm_cdf_approx(p);
+    } else if (beta > 0.5 * bc) {
+        // b is nearly linear around its inflection point.
+        s = sc + (beta - bc) / vc;
+    } else if (ax == 0.0) {
+        s = beta * NG_SQRT_2PI;  // b = erf(s/(2 sqrt2)) ~ s/sqrt(2pi)
     } else {
-        hi = sc;
-        if (ax == 0.0) {
-            // x == 0: b = erf(s / (2 sqrt2)) ~ s/sqrt(2pi) for small s.
-            s = beta * NG_SQRT_2PI;
-        } else {
-            // Asymptotic lower branch: ln b ~ -x^2/(2s^2) - s^2/8 + ln(s^3/x^2) - ln sqrt(2pi).
-            double lb = log(beta);
-            double sg = ax / sqrt(-2.0 * lb);
-            for (int i = 0; i < 2; ++i) {
-                double rhs = -lb + 3.0 * log(sg) - 2.0 * log(ax) - 0.91893853320467274178
-                             - 0.125 * sg * sg;
-                sg = rhs > 0.0 ? ax / sqrt(2.0 * rhs) : sg;
-            }
-            double vc = exp(ln_normalised_vega(x, sc));
-            double sl = sc + (beta - bc) / vc;
-            s = beta > 0.5 * bc ? sl : sg;
+        // Asymptotic lower branch:
+        // ln b ~ -x^2/(2s^2) - s^2/8 + ln(s^3/x^2) - ln sqrt(2pi).
+        double lb = log(beta);
+        s = ax / sqrt(-2.0 * lb);
+        for (int i = 0; i < 2; ++i) {
+            double rhs = -lb + 3.0 * log(s) - 2.0 * log(ax) - 0.91893853320467274178
+                         - 0.125 * s * s;
+            s = rhs > 0.0 ? ax / sqrt(2.0 * rhs) : s;
         }
-        if (!(s > 0.0) || s >= sc) s = 0.5 * sc;
     }
-    double lnbeta = upper ? log(bmax - beta) : log(beta);
+    if (!(s > lo && s < hi)) s = is_finite(hi) ? (lo > 0.0 ? sqrt(lo * hi) : 0.5 * hi) : 2.0 * lo;
+    double cbeta = bmax - beta;
+    double lnbeta = upper ? log(cbeta) : log(beta);
     for (int it = 0; it < NG_IV_MAX_ITER; ++it) {
-        double h = x / s, t = 0.5 * s;
-        double v = exp(-0.5 * (h * h + t * t)) * NG_INV_SQRT_2PI;  // b'
+        double v = exp_neg_half_hh_tt(x, s) * NG_INV_SQRT_2PI;  // b'
         double b1 = x * x / (s * s * s) - 0.25 * s;                 // b''/b'
         double b2 = -3.0 * x * x / (s * s * s * s) - 0.25 + b1 * b1;  // b'''/b'
         double g, g1, g2, g3;
@@ -153,6 +165,9 @@ NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
             double c = normalised_black_complement(x, s);
             // objective ln(b_max - b(s)) - ln(b_max - beta), decreasing in s.
             g = log(c) - lnbeta;
+            // beta within an ulp of b_max: ln(b_max - beta) is rounding noise,
+            // so converge on the price residual instead.
+            if (fabs(c - cbeta) <= NG_DBL_EPS * beta) { s_out = s; return NG_OK; }
             double q = -v / c;  // d ln c / ds
             g1 = q;
             g2 = q * b1 - q * q;
@@ -161,6 +176,7 @@ NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
         } else {
             double b = normalised_black(x, s);
             g = log(b) - lnbeta;
+            if (fabs(g) <= 0.25 * NG_DBL_EPS) { s_out = s; return NG_OK; }
             double q = v / b;  // d ln b / ds
             g1 = q;
             g2 = q * b1 - q * q;
@@ -173,6 +189,9 @@ NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
         double ds = nu * (1.0 + 0.5 * hh2 * nu) / (1.0 + nu * (hh2 + hh3 * nu / 6.0));
         if (!is_finite(ds)) ds = nu;
         double sn = s + ds;
+        // Converged: checked before the bracket test, because near the root
+        // the sign of g is rounding noise and may contradict the bracket.
+        if (fabs(ds) <= 4.0 * NG_DBL_EPS * s) { s_out = sn; return NG_OK; }
         if (!(sn > lo && sn < hi)) {
             // Safeguard: bisect the bracket (geometrically when it is wide).
             if (is_finite(hi)) {
@@ -183,7 +202,6 @@ NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
             ds = sn - s;
         }
         s = sn;
-        if (fabs(ds) <= 4.0 * NG_DBL_EPS * s) { s_out = s; return NG_OK; }
     }
     s_out = s;
     return NG_NOT_CONVERGED;
@@ -200,7 +218,7 @@ NG_HD int implied_vol(double price, double s, double k, double t, double r, doub
         return NG_INVALID_INPUT;
     }
     if (model == 1) q = r;
-    double x = log(s / k) + (r - q) * t;   // ln(F/K)
+    double x = log_moneyness(s, k, (r - q) * t);  // ln(F/K)
     double fk = sqrt(s * k) * exp(0.5 * (r - q) * t - r * t) ;  // D sqrt(FK)
     // Normalise by the discounted geometric mean of F and K.
     double beta = price / fk;
@@ -208,10 +226,16 @@ NG_HD int implied_vol(double price, double s, double k, double t, double r, doub
     double theta = is_call ? 1.0 : -1.0;
     double ex = exp(0.5 * x), emx = exp(-0.5 * x);
     // Intrinsic and maximum in normalised units.
-    double intrinsic = dmax(theta * (ex - emx), 0.0);
+    double intrinsic = dmax(2.0 * theta * sinh(0.5 * x), 0.0);  // no cancellation at x ~ 0
     double bmax = is_call ? ex : emx;
     if (beta >= bmax) { vol = inf_value(); return NG_ABOVE_MAX_PRICE; }
-    if (beta < intrinsic) return NG_BELOW_INTRINSIC;
+    if (beta < intrinsic) {
+        // A price that rounding put a few ulps under intrinsic (deep in the
+        // money, time value below resolution) is at intrinsic: vol 0.
+        if (intrinsic - beta > 8.0 * NG_DBL_EPS * dmax(ex, emx)) return NG_BELOW_INTRINSIC;
+        vol = 0.0;
+        return NG_OK;
+    }
     double b = beta;
     if (theta * x > 0.0) b = beta - intrinsic;  // put-call parity: out-of-the-money twin
     if (b <= 0.0) { vol = 0.0; return NG_OK; }  // exactly intrinsic

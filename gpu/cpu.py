@@ -1,0 +1,167 @@
+"""CPU backend: the kernel headers compiled by the host C++ compiler.
+
+The library is built at install time (setup.py, ``nanogate.gpu._cpu_kernels``)
+and exposes a plain C ABI that this module calls through ctypes. Why ctypes
+and not pybind11 or the CPython API: the build then needs no Python or NumPy
+headers (nothing but a C++17 compiler), the ABI does not change with the
+Python version, and ctypes releases the GIL for the duration of each call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.machinery
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
+_ABI_VERSION = 1
+
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+class CpuBackendUnavailable(RuntimeError):
+    """The compiled CPU kernels could not be found or built."""
+
+
+def _installed_library() -> Path | None:
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        cand = here / f"_cpu_kernels{suffix}"
+        if cand.exists():
+            return cand
+    return None
+
+
+def _sources_digest() -> str:
+    h = hashlib.sha256()
+    for p in [*sorted(KERNEL_DIR.glob("*.cuh")), KERNEL_DIR / "cpu_backend.cpp"]:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _jit_build() -> Path:
+    """Developer fallback when the package was not installed with its extension."""
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        raise CpuBackendUnavailable(
+            "nanogate.gpu CPU kernels are not built and no C++ compiler was found: "
+            "reinstall with `pip install -e .` on a machine with g++"
+        )
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nanogate"
+    cache.mkdir(parents=True, exist_ok=True)
+    out = cache / f"cpu_kernels_{_sources_digest()}.so"
+    if not out.exists():
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        cmd = [cxx, "-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno",
+               "-fvisibility=hidden", str(KERNEL_DIR / "cpu_backend.cpp"), "-o", str(tmp)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise CpuBackendUnavailable(f"building the CPU kernels failed:\n{res.stderr}")
+        tmp.replace(out)
+    return out
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    d = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+    i = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+    i64 = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+    dn = ctypes.c_void_p  # nullable double* outputs
+    n = ctypes.c_longlong
+    c_int = ctypes.c_int
+    lib.ng_abi_version.restype = c_int
+    lib.ng_max_threads.restype = c_int
+    lib.ng_set_threads.argtypes = [c_int]
+    lib.ng_black_greeks.argtypes = [n, d, d, d, d, d, d, i, c_int, *([dn] * 8), dn]
+    lib.ng_black_price.argtypes = [n, d, d, d, d, d, d, i, c_int, d, dn]
+    lib.ng_implied_vol.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
+    lib.ng_normalised_black.argtypes = [n, d, d, d]
+    lib.ng_implied_s_otm_call.argtypes = [n, d, d, d, i]
+    lib.ng_american_price.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
+    lib.ng_american_iv.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
+    lib.ng_realized_vol.argtypes = [n, i64, dn, dn, dn, d, ctypes.c_double, ctypes.c_double,
+                                    d, d, d, d, i]
+
+
+def library() -> ctypes.CDLL:
+    """The loaded CPU kernel library (built on first use if it was not installed)."""
+    global _lib  # noqa: PLW0603  (one library per process, loaded on first use)
+    with _lock:
+        if _lib is None:
+            override = os.environ.get("NANOGATE_CPU_KERNELS")
+            path = Path(override) if override else (_installed_library() or _jit_build())
+            lib = ctypes.CDLL(str(path))
+            _declare(lib)
+            if lib.ng_abi_version() != _ABI_VERSION:
+                raise CpuBackendUnavailable(
+                    f"{path} has ABI {lib.ng_abi_version()}, expected {_ABI_VERSION}: "
+                    "rebuild with pip install -e .")
+            _lib = lib
+        return _lib
+
+
+def _ptr(a: Any) -> int | None:
+    return None if a is None else int(a.ctypes.data)
+
+
+def max_threads() -> int:
+    return int(library().ng_max_threads())
+
+
+def set_threads(n: int) -> None:
+    library().ng_set_threads(n)
+
+
+def black_greeks(s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32, model: int,
+                 out: dict[str, F64 | None], status: I32) -> None:
+    names = ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga")
+    library().ng_black_greeks(len(s), s, k, t, r, q, sigma, is_call, model,
+                              *(_ptr(out.get(nm)) for nm in names), _ptr(status))
+
+
+def black_price(s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32, model: int,
+                price: F64, status: I32 | None) -> None:
+    library().ng_black_price(len(s), s, k, t, r, q, sigma, is_call, model, price, _ptr(status))
+
+
+def implied_vol(price: F64, s: F64, k: F64, t: F64, r: F64, q: F64, is_call: I32, model: int,
+                vol: F64, status: I32) -> None:
+    library().ng_implied_vol(len(s), price, s, k, t, r, q, is_call, model, vol, status)
+
+
+def normalised_black(x: F64, s: F64, out: F64) -> None:
+    library().ng_normalised_black(len(x), x, s, out)
+
+
+def implied_s_otm_call(beta: F64, x: F64, s: F64, status: I32) -> None:
+    library().ng_implied_s_otm_call(len(x), beta, x, s, status)
+
+
+def american_price(s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32,
+                   steps: int, price: F64, status: I32) -> None:
+    library().ng_american_price(len(s), s, k, t, r, q, sigma, is_call, steps, price, status)
+
+
+def american_iv(price: F64, s: F64, k: F64, t: F64, r: F64, q: F64, is_call: I32, steps: int,
+                vol: F64, status: I32) -> None:
+    library().ng_american_iv(len(s), price, s, k, t, r, q, is_call, steps, vol, status)
+
+
+def realized_vol(offsets: npt.NDArray[np.int64], open_: F64 | None, high: F64 | None,
+                 low: F64 | None, close: F64, lam: float, periods_per_year: float,
+                 out: dict[str, F64], status: I32) -> None:
+    library().ng_realized_vol(len(offsets) - 1, offsets, _ptr(open_), _ptr(high), _ptr(low),
+                              close, lam, periods_per_year, out["close_to_close"],
+                              out["parkinson"], out["garman_klass"], out["ewma"], status)
