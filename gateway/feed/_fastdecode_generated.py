@@ -28,360 +28,207 @@ def _be64(d, o):
 
 
 @numba.njit(inline="always")
-def decode_one(data, o, out, raw, i):
+def _le64(d, o):
+    return (_U(d[o]) | (_U(d[o + 1]) << _U(8)) | (_U(d[o + 2]) << _U(16)) | (_U(d[o + 3]) << _U(24))
+            | (_U(d[o + 4]) << _U(32)) | (_U(d[o + 5]) << _U(40)) | (_U(d[o + 6]) << _U(48))
+            | (_U(d[o + 7]) << _U(56)))
+
+
+@numba.njit(inline="always")
+def decode_one(data, o, out, i):
     """Write every column of BookEvent ``out[i]`` but seq and flags from the message at ``o``.
 
-    ``raw`` is ``out`` viewed as bytes (rows x itemsize), for the ascii columns.
-    The message must be framed and validated (known type, right length), and
-    ``out`` may be uninitialised: each branch writes every column it owns.
+    ``out`` is the BookEvent array viewed with ``decoder_codegen.kernel_dtype()``
+    (ascii columns as integers). The message must be framed and validated
+    (known type, right length); ``out`` may be uninitialised: each branch
+    writes every column.
     """
     t = data[o]
     e = out[i]
     e.stock_locate = _be16(data, o + 1)
     e.timestamp = _be48(data, o + 5)
-    raw[i, 16] = t
+    e.msg_type = t
     if t == 65:  # A Add Order
-        raw[i, 19] = data[o + 19]
+        e.side = data[o + 19]
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 20)
         e.price = _be32(data, o + 32)
         e.match_number = 0
-        raw[i, 52] = data[o + 24]
-        raw[i, 53] = data[o + 25]
-        raw[i, 54] = data[o + 26]
-        raw[i, 55] = data[o + 27]
-        raw[i, 56] = data[o + 28]
-        raw[i, 57] = data[o + 29]
-        raw[i, 58] = data[o + 30]
-        raw[i, 59] = data[o + 31]
+        e.stock = _le64(data, o + 24)
     elif t == 68:  # D Order Delete
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 85:  # U Order Replace
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = _be64(data, o + 19)
         e.shares = _be32(data, o + 27)
         e.price = _be32(data, o + 31)
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 88:  # X Order Cancel
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 19)
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 69:  # E Order Executed
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 19)
         e.price = 0
         e.match_number = _be64(data, o + 23)
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 70:  # F Add Order with MPID Attribution
-        raw[i, 19] = data[o + 19]
+        e.side = data[o + 19]
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 20)
         e.price = _be32(data, o + 32)
         e.match_number = 0
-        raw[i, 52] = data[o + 24]
-        raw[i, 53] = data[o + 25]
-        raw[i, 54] = data[o + 26]
-        raw[i, 55] = data[o + 27]
-        raw[i, 56] = data[o + 28]
-        raw[i, 57] = data[o + 29]
-        raw[i, 58] = data[o + 30]
-        raw[i, 59] = data[o + 31]
+        e.stock = _le64(data, o + 24)
     elif t == 67:  # C Order Executed with Price
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 19)
         e.price = _be32(data, o + 32)
         e.match_number = _be64(data, o + 23)
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 80:  # P Trade (non-cross)
-        raw[i, 19] = data[o + 19]
+        e.side = data[o + 19]
         e.order_ref = _be64(data, o + 11)
         e.new_order_ref = 0
         e.shares = _be32(data, o + 20)
         e.price = _be32(data, o + 32)
         e.match_number = _be64(data, o + 36)
-        raw[i, 52] = data[o + 24]
-        raw[i, 53] = data[o + 25]
-        raw[i, 54] = data[o + 26]
-        raw[i, 55] = data[o + 27]
-        raw[i, 56] = data[o + 28]
-        raw[i, 57] = data[o + 29]
-        raw[i, 58] = data[o + 30]
-        raw[i, 59] = data[o + 31]
+        e.stock = _le64(data, o + 24)
     elif t == 81:  # Q Cross Trade
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = _be32(data, o + 27)
         e.match_number = _be64(data, o + 31)
-        raw[i, 52] = data[o + 19]
-        raw[i, 53] = data[o + 20]
-        raw[i, 54] = data[o + 21]
-        raw[i, 55] = data[o + 22]
-        raw[i, 56] = data[o + 23]
-        raw[i, 57] = data[o + 24]
-        raw[i, 58] = data[o + 25]
-        raw[i, 59] = data[o + 26]
+        e.stock = _le64(data, o + 19)
     elif t == 66:  # B Broken Trade
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = _be64(data, o + 11)
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 73:  # I Net Order Imbalance Indicator
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = _be32(data, o + 44)
         e.match_number = _be64(data, o + 11)
-        raw[i, 52] = data[o + 28]
-        raw[i, 53] = data[o + 29]
-        raw[i, 54] = data[o + 30]
-        raw[i, 55] = data[o + 31]
-        raw[i, 56] = data[o + 32]
-        raw[i, 57] = data[o + 33]
-        raw[i, 58] = data[o + 34]
-        raw[i, 59] = data[o + 35]
+        e.stock = _le64(data, o + 28)
     elif t == 82:  # R Stock Directory
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = _be32(data, o + 21)
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 72:  # H Stock Trading Action
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 83:  # S System Event
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 89:  # Y Reg SHO Restriction
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 76:  # L Market Participant Position
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 15]
-        raw[i, 53] = data[o + 16]
-        raw[i, 54] = data[o + 17]
-        raw[i, 55] = data[o + 18]
-        raw[i, 56] = data[o + 19]
-        raw[i, 57] = data[o + 20]
-        raw[i, 58] = data[o + 21]
-        raw[i, 59] = data[o + 22]
+        e.stock = _le64(data, o + 15)
     elif t == 86:  # V MWCB Decline Level
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 87:  # W MWCB Status
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = 0
-        raw[i, 53] = 0
-        raw[i, 54] = 0
-        raw[i, 55] = 0
-        raw[i, 56] = 0
-        raw[i, 57] = 0
-        raw[i, 58] = 0
-        raw[i, 59] = 0
+        e.stock = 0
     elif t == 75:  # K IPO Quoting Period Update
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = _be32(data, o + 19)
         e.price = _be32(data, o + 24)
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 74:  # J LULD Auction Collar
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = _be32(data, o + 19)
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 104:  # h Operational Halt
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 78:  # N Retail Price Improvement Indicator
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = 0
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)
     elif t == 79:  # O Direct Listing with Capital Raise Price Discovery
-        raw[i, 19] = 0
+        e.side = 0
         e.order_ref = 0
         e.new_order_ref = 0
         e.shares = 0
         e.price = _be32(data, o + 28)
         e.match_number = 0
-        raw[i, 52] = data[o + 11]
-        raw[i, 53] = data[o + 12]
-        raw[i, 54] = data[o + 13]
-        raw[i, 55] = data[o + 14]
-        raw[i, 56] = data[o + 15]
-        raw[i, 57] = data[o + 16]
-        raw[i, 58] = data[o + 17]
-        raw[i, 59] = data[o + 18]
+        e.stock = _le64(data, o + 11)

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from nanogate.gateway.feed._fastdecode_generated import decode_one
+from nanogate.gateway.feed.decoder_codegen import kernel_dtype
 from nanogate.gateway.feed.source import FeedFile
 from nanogate.proto.faults import Fault
 from nanogate.proto.itch import LENGTH_BY_TYPE_BYTE
@@ -26,6 +27,7 @@ from nanogate.proto.moldudp64 import END_OF_SESSION_COUNT, HEADER_LENGTH
 from nanogate.proto.records import BOOK_EVENT_DTYPE
 
 _LENGTHS = np.array(LENGTH_BY_TYPE_BYTE, dtype=np.int64)
+_KERNEL_DTYPE = kernel_dtype()
 _FAULT_EXAMPLES = 1000
 _WHOLE_BUFFER = -1  # a packet count meaning "frame blocks to the end" (BinaryFILE)
 _MOLD_HEADER = struct.Struct(">10sQH")
@@ -34,7 +36,7 @@ Array = np.ndarray
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
-           sessions: Array, zero_len: bool, lengths: Array, out: Array, raw: Array,
+           sessions: Array, zero_len: bool, lengths: Array, out: Array,
            fault_kind: Array, fault_offset: Array, fault_value: Array,
            stats: Array, missing: Array) -> int:
     """Frame, validate and decode every block into ``out``; returns the rows written.
@@ -109,7 +111,7 @@ def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
                 elif synced and seq < expected:
                     flags = 2  # EventFlags.DUPLICATE
                     stats[10] += 1
-                decode_one(data, body, out, raw, n)
+                decode_one(data, body, out, n)
                 out[n].seq = seq
                 out[n].flags = flags
                 n += 1
@@ -204,14 +206,13 @@ def decode(feed: FeedFile, first_seq: int = 1, out: np.ndarray | None = None) ->
         raise ValueError(f"out must be a contiguous BookEvent array of >= {capacity} rows")
     else:
         events = out
-    raw = events.view(np.uint8).reshape(len(events), BOOK_EVENT_DTYPE.itemsize)
     fault_kind = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_offset = np.zeros(_FAULT_EXAMPLES, np.int64)
     fault_value = np.zeros(_FAULT_EXAMPLES, np.int64)
     stats = np.zeros(13, np.int64)
     missing = np.zeros(1, np.uint64)
     n = _frame(data, starts, ends, seqs, counts, sessions, feed.zero_length_prefixes, _LENGTHS,
-               events, raw, fault_kind, fault_offset, fault_value, stats, missing)
+               events.view(_KERNEL_DTYPE), fault_kind, fault_offset, fault_value, stats, missing)
     # A view: the rows never written were never touched, so they cost no memory.
     result.events = events[:n]
     for fault in Fault:
