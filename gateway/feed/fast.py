@@ -38,18 +38,20 @@ Array = np.ndarray
 def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
            sessions: Array, zero_len: bool, lengths: Array, out: Array,
            fault_kind: Array, fault_offset: Array, fault_value: Array,
-           stats: Array, missing: Array) -> int:
+           stats: Array, missing: Array, track: Array) -> int:
     """Frame, validate and decode every block into ``out``; returns the rows written.
 
     ``stats``: [faults by Fault value (0..7), gaps, (unused), duplicates, heartbeats,
     fault examples stored]; ``missing[0]``: sequence numbers skipped (u64, saturating).
+    ``track``: sequence tracking in and out, [expected, synced, session id + 1] (u64),
+    so a stream decoded a piece at a time tracks as if decoded whole.
     """
     n = 0
     # Sequence numbers are u64 on the wire: keep them unsigned (numba turns a
     # mix of int64 and uint64 into float64, so every operand is cast).
-    expected = np.uint64(0)
-    synced = False
-    session = -1
+    expected = track[0]
+    synced = track[1] != np.uint64(0)
+    session = np.int64(track[2]) - 1
     for p in range(starts.shape[0]):
         if sessions[p] != session:
             session = sessions[p]
@@ -120,6 +122,9 @@ def _frame(data: Array, starts: Array, ends: Array, seqs: Array, counts: Array,
                 synced = True
         if count != _WHOLE_BUFFER and k == count and position != end:
             _note(stats, fault_kind, fault_offset, fault_value, 4, position, end - position)
+    track[0] = expected
+    track[1] = np.uint64(1) if synced else np.uint64(0)
+    track[2] = np.uint64(session + 1)
     return n
 
 
@@ -182,17 +187,40 @@ def capacity_for(nbytes: int) -> int:
     return max(1, nbytes // 14)
 
 
-def decode(feed: FeedFile, first_seq: int = 1, out: np.ndarray | None = None) -> DecodedFeed:
+@dataclass
+class SequenceState:
+    """Sequence tracking carried from one :func:`decode` call to the next.
+
+    A receiver that decodes a stream of datagrams a burst at a time (the
+    ``software`` device backend) passes one of these to every call, so
+    sequence numbers, GAP/DUPLICATE flags and session changes are judged
+    across bursts exactly as in one call over the whole stream.
+    """
+
+    expected: int = 0
+    synced: bool = False
+    session: bytes | None = None  # the last data or heartbeat packet's, as on the wire
+
+
+def decode(feed: FeedFile, first_seq: int = 1, out: np.ndarray | None = None,
+           state: SequenceState | None = None) -> DecodedFeed:
     """Decode a whole feed file into BookEvents (fast path).
 
     ``out``: a BOOK_EVENT_DTYPE array of at least ``capacity_for(len(feed.data))``
     rows to decode into (reuse one across calls to skip allocation); the
-    result's ``events`` is then a view of it.
+    result's ``events`` is then a view of it. ``state``: sequence tracking to
+    start from, updated in place (captures only; a BinaryFILE starts afresh).
     """
     data = np.frombuffer(feed.data, dtype=np.uint8)
     result = DecodedFeed(np.zeros(0, BOOK_EVENT_DTYPE))
+    track = np.zeros(3, np.uint64)
+    session_names: list[bytes] = []
     if feed.is_capture:
-        starts, ends, seqs, counts, sessions = _packet_arrays(feed, result)
+        known = state.session if state is not None else None
+        if state is not None:
+            track[:] = (state.expected, int(state.synced), 1 if known is not None else 0)
+        starts, ends, seqs, counts, sessions = _packet_arrays(feed, result, known,
+                                                              session_names)
     else:
         starts = np.array([0], np.int64)
         ends = np.array([len(data)], np.int64)
@@ -212,7 +240,12 @@ def decode(feed: FeedFile, first_seq: int = 1, out: np.ndarray | None = None) ->
     stats = np.zeros(13, np.int64)
     missing = np.zeros(1, np.uint64)
     n = _frame(data, starts, ends, seqs, counts, sessions, feed.zero_length_prefixes, _LENGTHS,
-               events.view(_KERNEL_DTYPE), fault_kind, fault_offset, fault_value, stats, missing)
+               events.view(_KERNEL_DTYPE), fault_kind, fault_offset, fault_value, stats, missing,
+               track)
+    if state is not None and feed.is_capture:
+        state.expected, state.synced = int(track[0]), bool(track[1])
+        if track[2]:
+            state.session = session_names[int(track[2]) - 1]
     # A view: the rows never written were never touched, so they cost no memory.
     result.events = events[:n]
     for fault in Fault:
@@ -234,10 +267,18 @@ def _example(feed: FeedFile, fault: Fault, offset: int, value: int) -> FaultExam
     return FaultExample(fault, offset - starts[index], index, _describe(fault, value))
 
 
-def _packet_arrays(feed: FeedFile, result: DecodedFeed) -> tuple[np.ndarray, ...]:
-    """Parse each datagram's MoldUDP64 header into the arrays the framer walks."""
+def _packet_arrays(feed: FeedFile, result: DecodedFeed, known_session: bytes | None = None,
+                   session_names: list[bytes] | None = None) -> tuple[np.ndarray, ...]:
+    """Parse each datagram's MoldUDP64 header into the arrays the framer walks.
+
+    ``known_session`` (the one tracked before this call) gets id 0; every
+    session's bytes are appended to ``session_names`` in id order.
+    """
     rows: list[tuple[int, int, int, int, int]] = []
     session_ids: dict[bytes, int] = {}
+    seen: set[bytes] = set()
+    if known_session is not None:
+        session_ids[known_session] = 0
     for index, (start, end) in enumerate(feed.datagram_bounds):
         result.datagrams += 1
         if end - start < HEADER_LENGTH:
@@ -248,6 +289,7 @@ def _packet_arrays(feed: FeedFile, result: DecodedFeed) -> tuple[np.ndarray, ...
             continue
         session, sequence, count = _MOLD_HEADER.unpack_from(feed.data, start)
         session_id = session_ids.setdefault(session, len(session_ids))
+        seen.add(session)
         if count == END_OF_SESSION_COUNT:
             result.end_of_session += 1
             trailing = end - start - HEADER_LENGTH
@@ -259,7 +301,10 @@ def _packet_arrays(feed: FeedFile, result: DecodedFeed) -> tuple[np.ndarray, ...
                         _describe(Fault.TRAILING_BYTES, trailing)))
             continue
         rows.append((start + HEADER_LENGTH, end, sequence, count, session_id))
-    result.sessions = [s.decode("latin-1").rstrip() for s in session_ids]
+    result.sessions = [s.decode("latin-1").rstrip() for s in session_ids
+                       if s != known_session or s in seen]
+    if session_names is not None:
+        session_names.extend(session_ids)
     if not rows:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.uint64), empty, empty

@@ -1,0 +1,111 @@
+"""``nanogate hw verilog feed`` and ``nanogate hw bench feed``.
+
+The benchmark runs the design cycle-accurately (Amaranth simulator) over the
+sample file reframed into MoldUDP64 packets and over a synthetic burst of
+back-to-back packets, with the input always offered and the output always
+ready, and reports latency (cycles from the beat carrying a message's last
+byte to its record being valid on ``m_axis``) and throughput (payload bytes
+per cycle while the stream flows).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from nanogate.hw.feed.harness import FeedSim
+from nanogate.hw.feed.stimulus import message_end_beats, messages_of, sample_packets
+from nanogate.hw.feed.top import FeedParserTop
+from nanogate.proto import moldudp64
+from nanogate.proto.feed_regs import FEED_REGS
+
+__all__ = ["bench", "measure", "write_verilog"]
+
+TOPLEVEL = "feed_parser"
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "ex20101224.TEST_ITCH_50"
+SYNTHETIC_MESSAGES = 3000
+
+
+def write_verilog(out_dir: Path) -> list[Path]:
+    """``feed_parser.v`` (64-bit, full filter table) and ``feed_regs.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = out_dir / f"{TOPLEVEL}.v"
+    source.write_text(verilog.convert(FeedParserTop(), name=TOPLEVEL))
+    doc = out_dir / "feed_regs.md"
+    doc.write_text(FEED_REGS.markdown())
+    return [source, doc]
+
+
+def measure(payloads: list[bytes], data_bytes: int = 8) -> dict[str, object]:
+    """Latency and throughput of one run of ``payloads`` (well formed) at full rate."""
+    sim = FeedSim(data_bytes)
+    trace = sim.push(payloads)
+    ends = message_end_beats(payloads, data_bytes)
+    if len(ends) != len(trace.records):
+        raise AssertionError(f"{len(trace.records)} records for {len(ends)} messages")
+    by_type: dict[str, list[int]] = defaultdict(list)
+    latencies = []
+    for cycle, (beat, type_char) in zip(trace.record_cycles, ends, strict=True):
+        latency = cycle - trace.beat_cycles[beat]
+        latencies.append(latency)
+        by_type[type_char].append(latency)
+    cycles = trace.beat_cycles[-1] - trace.beat_cycles[0] + 1
+    return {
+        "packets": len(payloads),
+        "messages": len(latencies),
+        "bytes": sum(map(len, payloads)),
+        "cycles": cycles,
+        "bytes_per_cycle": sum(map(len, payloads)) / cycles,
+        "latency_cycles_min": min(latencies),
+        "latency_cycles_median": statistics.median(latencies),
+        "latency_cycles_max": max(latencies),
+        "latency_by_type": {t: {"messages": len(v), "min": min(v),
+                                "median": statistics.median(v), "max": max(v)}
+                            for t, v in sorted(by_type.items())},
+    }
+
+
+def bench(as_json: bool) -> int:
+    started = time.perf_counter()
+    runs: dict[str, dict[str, object]] = {}
+    if SAMPLE.exists():
+        runs["sample"] = measure(sample_packets(SAMPLE.read_bytes()))
+    else:
+        print(f"nanogate: {SAMPLE} not found: sample run skipped", file=sys.stderr)
+    burst = [p.encode() for p in moldudp64.packetize("BURST", messages_of(SYNTHETIC_MESSAGES, 1))]
+    runs["synthetic"] = measure(burst)
+    latency_max = max(int(r["latency_cycles_max"]) for r in runs.values())  # type: ignore[call-overload]
+    medians = [float(r["latency_cycles_median"]) for r in runs.values()]  # type: ignore[arg-type]
+    total_bytes = sum(int(r["bytes"]) for r in runs.values())  # type: ignore[call-overload]
+    total_cycles = sum(int(r["cycles"]) for r in runs.values())  # type: ignore[call-overload]
+    summary: dict[str, object] = {
+        "design": "hw/feed FeedParserTop, 64-bit AXI-Stream",
+        "latency_cycles_max": latency_max,
+        "latency_cycles_median": statistics.median(medians),
+        "bytes_per_cycle": total_bytes / total_cycles,
+        "runs": runs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"feed parser, 64-bit: cycle-accurate simulation ({summary['seconds']} s)")
+    for name, run in runs.items():
+        print(f"\n{name}: {run['packets']} packets, {run['messages']} messages, "
+              f"{run['bytes']} bytes in {run['cycles']} cycles = "
+              f"{float(run['bytes_per_cycle']):.3f} bytes/cycle")  # type: ignore[arg-type]
+        print("  type  messages  latency min / median / max (cycles)")
+        table = run["latency_by_type"]
+        assert isinstance(table, dict)
+        for type_char, row in table.items():
+            print(f"  {type_char:<4} {row['messages']:>9}  {row['min']:>3} / {row['median']:>5} "
+                  f"/ {row['max']:>3}")
+    print(f"\nlatency max {latency_max} cycles, median {summary['latency_cycles_median']}; "
+          f"{float(summary['bytes_per_cycle']):.3f} bytes/cycle")  # type: ignore[arg-type]
+    return 0
