@@ -4,12 +4,15 @@ A :class:`BookSet` holds one :class:`OrderBook` per stock locate code and one
 dict of live orders shared by all of them (ITCH order reference numbers are
 unique across the whole feed, and E/C/X/D/U name only the reference).
 
-Each side of a book keeps its price levels twice: a dict ``price -> [shares,
-orders]`` for O(1) updates, and a sorted list of level keys for price
+Each side of a book keeps its price levels twice: a dict ``price -> shares <<
+32 | orders`` for O(1) updates, and a sorted list of level keys for price
 priority. The keys are the price on the bid side and minus the price on the
 ask side, so on both sides the best level is the *last* key: most traffic is
 near the top of the book, and inserting or deleting near the end of a Python
-list moves few pointers. Top of book is then O(1) and depth N is a slice.
+list moves few pointers. Applying events only notes which levels appeared or
+went; the first read after that sorts them in (a bisect each, or one sort
+when many changed). Top of book is then O(1) plus O(log n) per level changed
+since the last read, and depth N is a slice.
 
 Bad input is counted in :attr:`BookSet.counters` under a :class:`BookIssue`
 reason, never raised and never dropped silently; see each reason for what the
@@ -19,7 +22,7 @@ book does with such an event.
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
@@ -40,7 +43,7 @@ class BookIssue(enum.StrEnum):
     OVERFILL = "overfill"  # E/C/X for more shares than remain: the order is removed
     REPLACE_REF_EXISTS = "replace_ref_exists"  # U onto a live ref: original removed, new skipped
     BAD_SIDE = "bad_side"  # A/F whose side is not B or S: skipped
-    ZERO_SHARES = "zero_shares"  # A/F/U adding, or E/C/X removing, 0 shares: nothing changes
+    ZERO_SHARES = "zero_shares"  # A/F/U adding or E/C/X taking 0 shares (a U's original goes)
     LOCATE_MISMATCH = "locate_mismatch"  # E/C/X/D/U locate != the order's: applied by ref
 
 
@@ -55,8 +58,10 @@ for _type, _code in ((b"A", _ADD), (b"F", _ADD), (b"E", _REDUCE), (b"C", _REDUCE
                      (b"X", _REDUCE), (b"D", _DELETE), (b"U", _REPLACE)):
     _CODES[_type[0]] = _code
 _BID, _ASK = ord("B"), ord("S")
+_ORDERS_MASK = (1 << 32) - 1  # the order count in a packed level
 _DIRECTORY = ord("R")
 _DUPLICATE = int(EventFlags.DUPLICATE)
+_CHUNK = 1 << 14  # events per batch of column lists
 
 # Hoisted so the hot loop hashes plain str keys, not enum members.
 _UNKNOWN_REF = str(BookIssue.UNKNOWN_REF)
@@ -91,48 +96,84 @@ class Level:
 class _Side:
     """One side of one book: levels by price plus their keys in price priority."""
 
-    __slots__ = ("is_bid", "keys", "levels")
+    __slots__ = ("_keys", "changed", "is_bid", "levels")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
-        self.levels: dict[int, list[int]] = {}  # price -> [shares, orders]
-        self.keys: list[int] = []  # ascending; price (bids) or -price (asks): best is last
+        # price -> shares << 32 | orders: one int, so a level is no GC-tracked container
+        # (millions of those made the cyclic collector's full passes dominate the run).
+        self.levels: dict[int, int] = {}
+        # Ascending; price (bids) or -price (asks), so the best level is last on both sides.
+        self._keys: list[int] = []
+        # Prices whose level appeared or went since _keys was last brought up to date: the
+        # hot loop only notes them, and readers sort them in (a bisect per level there cost
+        # a fifth of the run on deep books, and levels that come and go between two reads
+        # never need one).
+        self.changed: set[int] = set()
+
+    def sorted_keys(self) -> list[int]:
+        """Every level's key in ascending order (best last), brought up to date."""
+        if self.changed:
+            self._sync()
+        return self._keys
+
+    def _sync(self) -> None:
+        levels, keys, changed = self.levels, self._keys, self.changed
+        sign = 1 if self.is_bid else -1
+        if len(changed) > len(levels) // 8 + 8:  # past this, one sort beats many inserts
+            self._keys = sorted([sign * price for price in levels])
+        else:
+            for price in changed:
+                key = sign * price
+                i = bisect_left(keys, key)
+                listed = i < len(keys) and keys[i] == key
+                if price in levels:
+                    if not listed:
+                        keys.insert(i, key)
+                elif listed:
+                    del keys[i]
+        changed.clear()
 
     def best(self) -> Level | None:
-        if not self.keys:
+        keys = self.sorted_keys()
+        if not keys:
             return None
-        key = self.keys[-1]
-        price = key if self.is_bid else -key
-        shares, orders = self.levels[price]
-        return Level(price, shares, orders)
+        price = keys[-1] if self.is_bid else -keys[-1]
+        packed = self.levels[price]
+        return Level(price, packed >> 32, packed & _ORDERS_MASK)
 
     def top(self, n: int | None) -> list[Level]:
-        keys = self.keys
+        keys = self.sorted_keys()
         chosen = keys if n is None else keys[max(0, len(keys) - n):]
         sign = 1 if self.is_bid else -1
         levels = self.levels
         out = []
         for key in reversed(chosen):
             price = sign * key
-            shares, orders = levels[price]
-            out.append(Level(price, shares, orders))
+            packed = levels[price]
+            out.append(Level(price, packed >> 32, packed & _ORDERS_MASK))
         return out
 
 
 class OrderBook:
     """The book of one instrument. Read it; :class:`BookSet` writes it."""
 
-    __slots__ = ("_owner", "asks", "bids", "locate")
+    __slots__ = ("_names", "asks", "bids", "locate")
 
-    def __init__(self, locate: int, owner: BookSet) -> None:
+    def __init__(self, locate: int, names: tuple[dict[int, str], ...] = ()) -> None:
         self.locate = locate
-        self._owner = owner
+        # The BookSet's symbol maps, not the BookSet: a back-reference would make a cycle,
+        # leaving every freed BookSet (millions of objects) to the cyclic collector.
+        self._names = names
         self.bids = _Side(True)
         self.asks = _Side(False)
 
     @property
     def symbol(self) -> str | None:
-        return self._owner.symbol(self.locate)
+        for names in self._names:
+            if self.locate in names:
+                return names[self.locate]
+        return None
 
     def best_bid(self) -> Level | None:
         return self.bids.best()
@@ -147,15 +188,15 @@ class OrderBook:
     @property
     def orders(self) -> int:
         """Live orders in this book (summed over levels: O(levels), not kept per event)."""
-        return (sum(lv[1] for lv in self.bids.levels.values())
-                + sum(lv[1] for lv in self.asks.levels.values()))
+        return (sum(v & _ORDERS_MASK for v in self.bids.levels.values())
+                + sum(v & _ORDERS_MASK for v in self.asks.levels.values()))
 
     def format_depth(self, n: int = 5) -> str:
         """A table of the best ``n`` levels per side, prices in dollars."""
         bids, asks = self.depth(n)
         name = self.symbol or "?"
         head = (f"{name} (locate {self.locate}): {self.orders} orders, "
-                f"{len(self.bids.keys)} bid / {len(self.asks.keys)} ask levels")
+                f"{len(self.bids.levels)} bid / {len(self.asks.levels)} ask levels")
         columns = (f"{'orders':>7} {'shares':>9} {'bid':>12} | "
                    f"{'ask':<12} {'shares':>9} {'orders':>7}")
         lines = [head, columns]
@@ -185,6 +226,7 @@ class BookSet:
         self._asks: dict[int, _Side] = {}
         self._directory: dict[int, str] = {}  # locate -> symbol from R messages
         self._add_symbols: dict[int, str] = {}  # locate -> symbol from adds (fallback)
+        self._by_symbol: dict[str, int] | None = None  # symbols(), cached until a name changes
 
     # -- reading -----------------------------------------------------------------------
 
@@ -196,20 +238,27 @@ class BookSet:
 
     def symbol(self, locate: int) -> str | None:
         """The symbol of a locate: from its R message, else from its first add."""
-        return self._directory.get(locate) or self._add_symbols.get(locate)
+        for names in (self._directory, self._add_symbols):
+            if locate in names:
+                return names[locate]
+        return None
 
     def symbols(self) -> dict[str, int]:
         """Every known symbol -> its stock locate, in locate order."""
-        locates = sorted(self._directory.keys() | self._add_symbols.keys())
-        out: dict[str, int] = {}
-        for locate in locates:
-            name = self.symbol(locate)
-            if name is not None:
-                out.setdefault(name, locate)
-        return out
+        return dict(self._symbol_index())
+
+    def _symbol_index(self) -> dict[str, int]:
+        if self._by_symbol is None:
+            index: dict[str, int] = {}
+            for locate in sorted(self._directory.keys() | self._add_symbols.keys()):
+                name = self.symbol(locate)
+                if name is not None:
+                    index.setdefault(name, locate)  # a name reused: the lowest locate
+            self._by_symbol = index
+        return self._by_symbol
 
     def book_by_symbol(self, symbol: str) -> OrderBook:
-        locate = self.symbols().get(symbol.strip())
+        locate = self._symbol_index().get(symbol.strip())
         if locate is None:
             raise KeyError(f"unknown symbol {symbol!r}")
         if locate not in self.books:  # a listed instrument with no order yet
@@ -244,6 +293,7 @@ class BookSet:
             for locate, stock in zip(directory["stock_locate"].tolist(),
                                      directory["stock"].tolist(), strict=True):
                 self._directory[locate] = _symbol_text(stock)
+            self._by_symbol = None
         adding = codes == _ADD
         if adding.any():
             self._name_from_adds(events[adding])
@@ -261,15 +311,17 @@ class BookSet:
             if zero_shares:
                 codes[empty] = 0
         chosen = np.flatnonzero(codes)
-        if len(chosen) == 0:
-            return
-        # Column lists: iterating Python ints is far faster than indexing NumPy rows.
-        rows = events if len(chosen) == len(events) else events[chosen]
+        # Column lists: iterating Python ints is far faster than indexing NumPy rows. They
+        # are made a chunk at a time, so their int objects are still in cache when the loop
+        # reads them and a big array does not need gigabytes of them at once.
         # The collector stays on: its passes untrack the all-int order tuples, and a tracked
         # tuple costs two random memory writes when freed (measured slower with gc off).
-        self._run(codes=codes[chosen].tolist(), locs=rows["stock_locate"].tolist(),
-                  refs=rows["order_ref"].tolist(), qtys=rows["shares"].tolist(),
-                  prices=rows["price"].tolist(), new_refs=rows["new_order_ref"].tolist())
+        for start in range(0, len(chosen), _CHUNK):
+            part = chosen[start:start + _CHUNK]
+            rows = events[part]
+            self._run(codes=codes[part].tolist(), locs=rows["stock_locate"].tolist(),
+                      refs=rows["order_ref"].tolist(), qtys=rows["shares"].tolist(),
+                      prices=rows["price"].tolist(), new_refs=rows["new_order_ref"].tolist())
 
     def _name_from_adds(self, adds: npt.NDArray[np.void]) -> None:
         """Remember each new locate's symbol from its first add (R messages take precedence)."""
@@ -277,13 +329,14 @@ class BookSet:
         for locate, index in zip(locates.tolist(), first.tolist(), strict=True):
             if locate not in self._add_symbols:
                 self._add_symbols[locate] = _symbol_text(adds["stock"][index])
+                self._by_symbol = None
 
     def apply_one(self, event: np.void | tuple[object, ...]) -> None:
         """Apply one BookEvent (a row of a BookEvent array, or a tuple in its field order)."""
         self.apply(np.array([event], dtype=BOOK_EVENT_DTYPE))
 
     def _new_book(self, locate: int) -> OrderBook:
-        book = OrderBook(locate, self)
+        book = OrderBook(locate, (self._directory, self._add_symbols))
         self.books[locate] = book
         self._bids[locate] = book.bids
         self._asks[locate] = book.asks
@@ -323,7 +376,7 @@ class BookSet:
                             issues[_ZERO_SHARES] += 1
                             continue
                         orders[ref] = (oloc, osd, opx, oqty - qty)
-                        (bids[oloc] if osd == b"B" else asks[oloc]).levels[opx][0] -= qty
+                        (bids[oloc] if osd == b"B" else asks[oloc]).levels[opx] -= qty << 32
                         continue
                     if qty > oqty:
                         issues[_OVERFILL] += 1  # clamp: the order cannot go negative
@@ -337,21 +390,14 @@ class BookSet:
                     if oloc != loc:
                         issues[_LOCATE_MISMATCH] += 1
                 # The whole order has left: take it off its level.
-                if osd == b"B":
-                    side = bids[oloc]
-                    key = opx
-                else:
-                    side = asks[oloc]
-                    key = -opx
+                side = bids[oloc] if osd == b"B" else asks[oloc]
                 levels = side.levels
-                level = levels[opx]
-                if level[1] == 1:
+                packed = levels[opx] - (oqty << 32 | 1)
+                if packed:
+                    levels[opx] = packed
+                else:  # its last order: the level goes
                     del levels[opx]
-                    keys = side.keys
-                    del keys[bisect_left(keys, key)]
-                else:
-                    level[0] -= oqty
-                    level[1] -= 1
+                    side.changed.add(opx)
                 if code != _REPLACE:
                     continue
                 # U: the new order keeps the original's instrument and side.
@@ -364,13 +410,10 @@ class BookSet:
                 ref, loc, sd = new_ref, oloc, osd
             orders[ref] = (loc, sd, px, qty)
             levels = side.levels
-            found = levels.get(px)
-            if found is None:
-                levels[px] = [qty, 1]
-                insort(side.keys, px if sd == b"B" else -px)
-            else:
-                found[0] += qty
-                found[1] += 1
+            packed = levels.get(px, 0)
+            levels[px] = packed + (qty << 32 | 1)
+            if not packed:  # a new level
+                side.changed.add(px)
 
 
 def _symbol_text(stock: bytes) -> str:
