@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanogate.gateway.book import BookSet
+from nanogate.gateway.book import BookSet, OrderBook
 from nanogate.gateway.feed import fast, reference
 from nanogate.gateway.feed.capture import Datagram, write_datagrams
 from nanogate.gateway.feed.source import FeedFile, FeedFormatError, open_feed
@@ -58,6 +58,17 @@ def _books_table(books: BookSet, events: int) -> None:
         print(f"  {symbol:<8} {book.orders:>7,} {bid_text:>20} {ask_text:>20} {spread:>9}")
     dropped = {reason: n for reason, n in books.counters.items() if n}
     print(f"  {events:,} events applied; not applied: {dropped or 'none'}")
+    crossed = [symbol for symbol in sorted(books.symbols())
+               if _is_crossed(books.book_by_symbol(symbol))]
+    if crossed:
+        print(f"  note: {', '.join(crossed)} end crossed (bid >= ask): the data has no "
+              "matching engine behind it (a test excerpt, or a synthetic walk), so resting "
+              "orders are never traded away when prices move")
+
+
+def _is_crossed(book: OrderBook) -> bool:
+    bid, ask = book.best_bid(), book.best_ask()
+    return bid is not None and ask is not None and bid.price >= ask.price
 
 
 def _section(title: str) -> None:
