@@ -57,6 +57,7 @@ generate: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_analytics.py
+	$(PY) benchmarks/bench_gateway.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache sim_build

@@ -10,9 +10,11 @@ from nanogate import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from nanogate.gateway import cli as gateway_cli
+    from nanogate.gateway import gateway_cli as gateway_cli_net
     from nanogate.gpu import cli as gpu_cli
     from nanogate.hw import cli as hw_cli
     from nanogate.sim import cli as sim_cli
+    from nanogate.sim import publish_cli
 
     parser = argparse.ArgumentParser(
         prog="nanogate",
@@ -31,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         required=True)
     gateway_cli.register_feed(feed_commands)
     sim_cli.register_feed(feed_commands)
+    publish_cli.register_feed(feed_commands)
     gateway_cli.register_book(commands)
+    gateway_cli_net.register(commands)
     hw_cli.register(commands)
     gpu_cli.register(commands)
 

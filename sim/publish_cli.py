@@ -1,0 +1,130 @@
+"""``nanogate feed publish``: the simulated exchange (publisher + rewinder) on two lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nanogate.gateway.net.addr import Endpoint, parse_endpoint
+
+
+def _endpoint(text: str) -> Endpoint:
+    try:
+        return parse_endpoint(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not a probability (0..1)")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    publish = feed.add_parser(
+        "publish", help="publish a feed on multicast lines A and B, with a rewinder",
+        description="Send FILE (BinaryFILE, pcap or pcapng), or a synthetic session, as "
+                    "MoldUDP64 on lines A and B with seeded per-line loss, duplication and "
+                    "reordering, and serve retransmission requests unicast.",
+        epilog="example:\n  nanogate feed publish day.itch --line-a 239.1.1.1:5001 "
+               "--line-b 239.1.1.2:5002 \\\n      --rate 100000 --loss 0.05 "
+               "--rewinder-listen 127.0.0.1:6000",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    publish.add_argument("file", metavar="FILE", nargs="?",
+                         help="feed to publish (leave out with --synthetic)")
+    publish.add_argument("--synthetic", type=int, metavar="N",
+                         help="publish a synthetic session of N messages instead of FILE")
+    publish.add_argument("--instruments", type=int, default=8, metavar="K")
+    publish.add_argument("--line-a", type=_endpoint, required=True, metavar="GROUP:PORT")
+    publish.add_argument("--line-b", type=_endpoint, metavar="GROUP:PORT")
+    publish.add_argument("--interface", default="127.0.0.1", metavar="ADDR",
+                         help="address of the interface to send from (default: 127.0.0.1)")
+    publish.add_argument("--rate", type=_positive, metavar="MSG_PER_S",
+                         help="messages per second (default: as fast as possible)")
+    publish.add_argument("--batch", type=int, default=0xFFFE, metavar="N",
+                         help="messages per packet at most (default: as many as fit 1400 B)")
+    publish.add_argument("--loss", type=_probability, default=0.0, metavar="P")
+    publish.add_argument("--dup", type=_probability, default=0.0, metavar="P")
+    publish.add_argument("--reorder", type=_probability, default=0.0, metavar="P")
+    publish.add_argument("--loss-b", type=_probability, metavar="P",
+                         help="line B's loss when it differs from --loss")
+    publish.add_argument("--seed", type=int, default=1)
+    publish.add_argument("--session", metavar="NAME", help="MoldUDP64 session name")
+    publish.add_argument("--rewinder-listen", type=_endpoint, metavar="HOST:PORT",
+                         help="serve retransmission requests here")
+    publish.add_argument("--rewinder-off", action="store_true",
+                         help="read requests but never answer (to test the failure path)")
+    publish.add_argument("--retention", type=int, default=1_000_000, metavar="N",
+                         help="messages the rewinder keeps (default: 1,000,000)")
+    publish.add_argument("--linger", type=float, default=2.0, metavar="S",
+                         help="after the end of session, keep repeating it and serving "
+                              "requests for S seconds (default: 2)")
+    publish.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from nanogate.gateway.feed.source import FeedFormatError
+    from nanogate.sim.publisher import (
+        LineFaults,
+        Publisher,
+        PublisherConfig,
+        store_from_file,
+        store_from_synthetic,
+    )
+    from nanogate.sim.rewinder import Rewinder
+
+    if (args.file is None) == (args.synthetic is None):
+        print("nanogate: give FILE or --synthetic N (one of them)", file=sys.stderr)
+        return 2
+    try:
+        if args.file is not None:
+            store = store_from_file(args.file, args.session, args.retention)
+        else:
+            store = store_from_synthetic(args.synthetic, args.instruments, args.seed,
+                                         args.session or "SYNTH00001", args.retention)
+        faults_a = LineFaults(args.loss, args.dup, args.reorder)
+        faults_b = LineFaults(args.loss if args.loss_b is None else args.loss_b, args.dup,
+                              args.reorder)
+        config = PublisherConfig(args.line_a, args.line_b, args.interface, args.rate,
+                                 max_messages=args.batch, faults_a=faults_a,
+                                 faults_b=faults_b, seed=args.seed)
+    except (ValueError, FeedFormatError, OSError) as error:
+        print(f"nanogate: {error}", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        try:
+            publisher = stack.enter_context(Publisher(config, store))
+            if args.rewinder_listen is not None:
+                rewinder = stack.enter_context(Rewinder(store, args.rewinder_listen,
+                                                        enabled=not args.rewinder_off))
+                print(f"nanogate: rewinder on {rewinder.address}", file=sys.stderr)
+        except OSError as error:
+            print(f"nanogate: cannot open sockets: {error}", file=sys.stderr)
+            return 1
+        stats = publisher.run()
+        publisher.linger(lambda: False, args.linger)
+    lines = " ".join(f"{name}: {s.packets} sent, {s.dropped} dropped, {s.duplicated} "
+                     f"duplicated, {s.reordered} reordered;"
+                     for name, s in zip("AB", stats.lines[:1 + (args.line_b is not None)],
+                                        strict=False))
+    print(f"nanogate: published {stats.messages:,} messages in {stats.packets:,} packets in "
+          f"{stats.seconds:.2f} s ({stats.messages_per_second:,.0f} msg/s); {lines}",
+          file=sys.stderr)
+    return 0
