@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_analytics.py
 	$(PY) benchmarks/bench_gateway.py
+	$(PY) benchmarks/bench_control.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache sim_build

@@ -9,6 +9,7 @@ from nanogate import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nanogate.control import serve as control_serve
     from nanogate.gateway import cli as gateway_cli
     from nanogate.gateway import gateway_cli as gateway_cli_net
     from nanogate.gpu import cli as gpu_cli
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway_cli_net.register(commands)
     hw_cli.register(commands)
     gpu_cli.register(commands)
+    control_serve.register(commands)
 
     demo = commands.add_parser(
         "demo", help="run the feed pipeline end to end and print a summary",

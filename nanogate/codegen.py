@@ -30,10 +30,17 @@ def _feed_docs() -> str:
             f"## TotalView-ITCH 5.0 messages\n\n{markdown_table()}")
 
 
+def _control_plane() -> dict[str, Callable[[], str]]:
+    from nanogate.control.codegen import generated
+
+    return generated()
+
+
 #: path relative to the repository root -> renderer
 GENERATED: dict[str, Callable[[], str]] = {
     "gateway/feed/_fastdecode_generated.py": _fast_decoder,
     "docs/feed-formats.md": _feed_docs,
+    **_control_plane(),  # gRPC stubs from proto/nanogate/v1/*.proto, the strategy JSON schema
 }
 
 

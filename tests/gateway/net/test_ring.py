@@ -62,7 +62,9 @@ def _produce(name: str, count: int) -> None:
 def test_across_processes_in_order() -> None:
     ring = Ring.create(slots=64, slot_size=64)
     try:
-        producer = multiprocessing.get_context("spawn").Process(
+        # fork: a spawned child would have to import this test module by name, which
+        # only works when the repository root happens to be on sys.path
+        producer = multiprocessing.get_context("fork").Process(
             target=_produce, args=(ring.name, 20_000))
         producer.start()
         expected = 0
