@@ -4,7 +4,19 @@ The kernels in gpu/kernels/*.cuh are compiled by the host compiler into one
 shared library with a plain C ABI; nanogate.gpu.cpu loads it with ctypes, so
 the build needs neither Python nor NumPy headers. Flags stay portable: the
 wheel must run on any x86-64 (no -march=native); the hot loops are
-multiversioned inside the source instead.
+multiversioned inside the source instead (target_clones: AVX-512, AVX2+FMA,
+baseline; see cpu_backend.cpp).
+
+Flags and why:
+  -fno-math-errno     sqrt etc. need not set errno, so they stay inline
+  -fno-trapping-math  FP ops are assumed not to trap (we never unmask FP
+                      exceptions): lets GCC if-convert selects around divisions,
+                      without which the kernel loops do not vectorise
+  -ffp-contract=off   no implicit a*b+c -> fma: the kernels' compensated
+                      arithmetic (double-double exponents, error-free products)
+                      relies on each rounding written in the source; explicit
+                      fma() calls stay (NVRTC gets --fmad=false for the same)
+No -ffast-math: it would break NaN/inf handling and the compensated sums.
 """
 
 from __future__ import annotations
@@ -64,7 +76,8 @@ setup(
             sources=KERNEL_SOURCES,
             depends=KERNEL_HEADERS,
             language="c++",
-            extra_compile_args=["-O3", "-std=c++17", "-fvisibility=hidden", "-fno-math-errno"],
+            extra_compile_args=["-O3", "-std=c++17", "-fvisibility=hidden", "-fno-math-errno",
+                                "-fno-trapping-math", "-ffp-contract=off"],
             extra_link_args=[],
         )
     ],

@@ -61,14 +61,36 @@ def register(subparsers: Any) -> None:
                    help="annualisation (default 252 trading days)")
     p.set_defaults(handler=_realized)
 
+    p = sub.add_parser(
+        "surface", help="SVI / SSVI volatility surface with no-arbitrage checks",
+        description="Fits raw SVI per expiry (quasi-explicit + Levenberg-Marquardt) and a "
+                    "power-law SSVI surface, checks butterfly (g(k) >= 0) and calendar "
+                    "(total variance non-decreasing in T) arbitrage per slice, and writes the "
+                    "parameters as JSON plus a PNG of the surface (needs matplotlib). Columns: "
+                    "expiry_years, strike, forward or underlying_price [rate, dividend_yield], "
+                    "and iv or price + option_type; at least 5 quotes per expiry.")
+    p.add_argument("--input", "-i", required=True, type=Path, metavar="FILE",
+                   help="CSV or .parquet of quotes")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                   help="JSON file for the fitted parameters and checks")
+    p.add_argument("--png", type=Path, default=None,
+                   help="PNG of the surface (default: OUT with suffix .png)")
+    p.add_argument("--no-png", action="store_true", help="do not draw the PNG")
+    p.set_defaults(handler=_surface)
+
     p = sub.add_parser("bench", help="options/s for price+greeks and implied vol",
                        description="Throughput of price+greeks and IV at 1e5 and 1e6 options "
-                                   "(1e7 with --large) on the chosen backend, next to a NumPy "
-                                   "vectorised baseline.")
+                                   "(1e7 with --large) on the chosen backend: through the API "
+                                   "and for the kernel alone, with the memory traffic it "
+                                   "achieves (GB/s; on a GPU against the device's peak), next "
+                                   "to a NumPy baseline and fast-vollib's NumPy backend when "
+                                   "installed. Best of --repeat runs.")
     p.add_argument("--backend", choices=("auto", "cuda", "cpu"), default="auto",
                    help=BACKEND_HELP)
     p.add_argument("--large", action="store_true", help="also run 1e7 options")
-    p.add_argument("--no-baseline", action="store_true", help="skip the NumPy baseline")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the NumPy and fast-vollib baselines")
+    p.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     p.add_argument("--json", action="store_true",
                    help="print JSON (keys price_greeks_per_s, iv_per_s, iv_max_rel_error)")
     p.set_defaults(handler=_bench)
@@ -109,12 +131,38 @@ def _realized(args: argparse.Namespace) -> int:
     return 0
 
 
+def _surface(args: argparse.Namespace) -> int:
+    from . import jobs, surface
+
+    try:
+        table = jobs.read_table(args.input, required=())
+        t, k, w = surface.quotes_from_table(table, args.input)
+        surf = surface.fit_surface(t, k, w)
+    except (jobs.InputError, surface.SurfaceInputError) as exc:
+        return _fail(str(exc))
+    png = None if args.no_png else (args.png or args.output.with_suffix(".png"))
+    note = surface.plot_png(png, surf, t, k, w) if png is not None else None
+    extra = {"png": None if (png is None or note) else str(png)}
+    if note:
+        extra["note"] = note
+    surface.write_json(args.output, surf, extra)
+    bad = [f"{s.expiry_years:g}" for s in surf.slices
+           if not (s.butterfly["ok"] and s.calendar["ok"])]
+    print(f"{len(surf.slices)} expiries -> {args.output}"
+          + (f", {png}" if extra["png"] else "")
+          + (f" (arbitrage in expiries {', '.join(bad)})" if bad else " (no arbitrage found)"))
+    if note:
+        print(note, file=sys.stderr)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
     sizes = [100_000, 1_000_000] + ([10_000_000] if args.large else [])
     try:
-        res = bench.run(sizes, backend=args.backend, baseline=not args.no_baseline)
+        res = bench.run(sizes, backend=args.backend, baseline=not args.no_baseline,
+                        repeat=max(1, args.repeat))
     except RuntimeError as exc:
         return _fail(str(exc))
     print(json.dumps(res, indent=2) if args.json else bench.format_table(res))

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-_ABI_VERSION = 1
+_ABI_VERSION = 2
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -65,8 +65,10 @@ def _jit_build() -> Path:
     out = cache / f"cpu_kernels_{_sources_digest()}.so"
     if not out.exists():
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        # same flags as setup.py (see there for why each)
         cmd = [cxx, "-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno",
-               "-fvisibility=hidden", str(KERNEL_DIR / "cpu_backend.cpp"), "-o", str(tmp)]
+               "-fno-trapping-math", "-ffp-contract=off", "-fvisibility=hidden",
+               str(KERNEL_DIR / "cpu_backend.cpp"), "-o", str(tmp)]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise CpuBackendUnavailable(f"building the CPU kernels failed:\n{res.stderr}")
@@ -93,6 +95,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.ng_american_iv.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
     lib.ng_realized_vol.argtypes = [n, i64, dn, dn, dn, d, ctypes.c_double, ctypes.c_double,
                                     d, d, d, d, i]
+    lib.ng_math.argtypes = [n, c_int, d, d, d]
+    lib.ng_implied_vol_scalar.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
+    lib.ng_black_greeks_scalar.argtypes = [n, d, d, d, d, d, d, i, c_int, d, i]
 
 
 def library() -> ctypes.CDLL:
@@ -165,3 +170,27 @@ def realized_vol(offsets: npt.NDArray[np.int64], open_: F64 | None, high: F64 | 
     library().ng_realized_vol(len(offsets) - 1, offsets, _ptr(open_), _ptr(high), _ptr(low),
                               close, lam, periods_per_year, out["close_to_close"],
                               out["parkinson"], out["garman_klass"], out["ewma"], status)
+
+
+MATH_FUNCS = {"exp": 0, "log": 1, "erfcx": 2, "norm_cdf": 3, "log_ratio": 4, "expm1": 5}
+
+
+def math_eval(name: str, x: F64, y: F64 | None = None) -> F64:
+    """The kernels' inline host math (tests): exp, log, erfcx, norm_cdf, log_ratio (x/y), expm1."""
+    xa = np.ascontiguousarray(x, dtype=np.float64)
+    ya = np.ascontiguousarray(xa if y is None else y, dtype=np.float64)
+    out = np.empty_like(xa)
+    library().ng_math(len(xa), MATH_FUNCS[name], xa, ya, out)
+    return out
+
+
+def implied_vol_scalar(price: F64, s: F64, k: F64, t: F64, r: F64, q: F64, is_call: I32,
+                       model: int, vol: F64, status: I32) -> None:
+    """One option at a time through implied_vol, as each GPU thread runs it (tests)."""
+    library().ng_implied_vol_scalar(len(s), price, s, k, t, r, q, is_call, model, vol, status)
+
+
+def black_greeks_scalar(s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32,
+                        model: int, out8: F64, status: I32) -> None:
+    """One option at a time through black_greeks (the GPU's path; tests). out8: (n, 8)."""
+    library().ng_black_greeks_scalar(len(s), s, k, t, r, q, sigma, is_call, model, out8, status)

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .cpu import KERNEL_DIR
+from .nvrtc import CUDA_OPTIONS
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -22,7 +23,7 @@ def module() -> Any:
     import cupy  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     src = (KERNEL_DIR / "kernels.cu").read_text()
-    return cupy.RawModule(code=src, options=("--std=c++17", f"-I{KERNEL_DIR}"))
+    return cupy.RawModule(code=src, options=(*CUDA_OPTIONS, f"-I{KERNEL_DIR}"))
 
 
 def _grid(n: int) -> tuple[int]:

@@ -13,7 +13,11 @@ import os
 from pathlib import Path
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-DEFAULT_OPTIONS = ("--std=c++17", "-default-device")
+# The options CuPy's RawModule gets in cuda.py (plus the include dir). --fmad=false: the
+# kernels' compensated arithmetic (double-double exponents, error-free products) must not
+# be contracted into FMAs behind its back; the CPU build uses -ffp-contract=off for the same.
+CUDA_OPTIONS = ("--std=c++17", "--fmad=false")
+DEFAULT_OPTIONS = CUDA_OPTIONS
 
 
 class NvrtcError(RuntimeError):

@@ -19,6 +19,7 @@
 #include "common.cuh"
 
 #define NG_IV_MAX_ITER 12
+#define NG_IV_STEP_TOL 1e-5
 
 namespace ng {
 
@@ -29,50 +30,61 @@ namespace ng {
 // minimal solution for h < 0, so forward recursion is used only for small
 // |h| and the ratios rho_n = M_n/M_{n-1} = n/(rho_{n+1} - h) are run
 // backwards (Miller) otherwise, nesting the series on the way down.
-NG_HD double odd_taylor_sum(double h, double t) {
-    double m0 = NG_SQRT_PI_OVER_2 * erfcx(-h / NG_SQRT2);
+// m0 = M_0 = sqrt(pi/2) erfcx(-h/sqrt2). Both are branch-free, fixed-count
+// (fully unrolled) loops, so they vectorise.
+
+// Forward recursion, for -4 < h <= 0: M_1 = 1 + h M_0 loses at most h^2 < 16.
+NG_HDI double taylor_forward_sum(double h, double t, double m0) {
     double t2 = t * t;
-    if (h > -4.0) {
-        // forward: M_1 = 1 + h M_0 loses at most a factor h^2 < 16.
-        double mprev = m0;
-        double m = 1.0 + h * m0;  // M_1
-        double term = t;          // t^n / n!
-        double sum = term * m;
-        for (int n = 1; n < 29; n += 2) {
-            double m2 = h * m + n * mprev;          // M_{n+1}
-            double m3 = h * m2 + (n + 1) * m;       // M_{n+2}
-            term *= t2 / ((n + 1.0) * (n + 2.0));
-            sum += term * m3;
-            mprev = m2;
-            m = m3;
-        }
-        return sum;
+    double mprev = m0;
+    double m = 1.0 + h * m0;  // M_1
+    double term = t;          // t^n / n!
+    double sum = term * m;
+    NG_UNROLL
+    for (int n = 1; n < 29; n += 2) {
+        double m2 = h * m + n * mprev;     // M_{n+1}
+        double m3 = h * m2 + (n + 1) * m;  // M_{n+2}
+        term *= t2 * (1.0 / ((n + 1.0) * (n + 2.0)));
+        sum += term * m3;
+        mprev = m2;
+        m = m3;
     }
-    // backward: start beyond the needed order at the fixed point of the ratio
-    // recursion; errors shrink by rho^2/n < 1/2 per step for h <= -4.
+    return sum;
+}
+
+// Backward (Miller) recursion, for h <= -4: start beyond the needed order at
+// the fixed point of the ratio recursion and run the ratios down to rho_1,
+// pairing (rho_{2k}, rho_{2k+1}) into the nested series on the way.
+NG_HDI double taylor_backward_sum(double h, double t, double m0) {
+    double t2 = t * t;
     const int n_top = 60;
     double rho = 0.5 * (sqrt(h * h + 4.0 * (n_top + 1)) + h);
+    NG_UNROLL
+    for (int n = n_top; n >= 30; --n) rho = n / (rho - h);
     double nest = 1.0;
-    double rho_odd = 0.0;
-    for (int n = n_top; n >= 1; --n) {
-        rho = n / (rho - h);
-        if (n <= 29) {
-            if (n & 1) {
-                rho_odd = rho;  // rho_{2k+1}, paired with rho_{2k} next step
-            } else {
-                // nest = 1 + t^2 rho_{2k} rho_{2k+1} / ((2k)(2k+1)) * nest
-                nest = 1.0 + t2 * rho * rho_odd / (n * (n + 1.0)) * nest;
-            }
+    NG_UNROLL
+    for (int n = 29; n >= 1; n -= 2) {
+        rho = n / (rho - h);  // rho_n, n odd
+        if (n >= 3) {
+            double rho_odd = rho;
+            rho = (n - 1) / (rho - h);  // rho_{n-1}
+            nest = 1.0 + t2 * rho * rho_odd * (1.0 / ((n - 1.0) * n)) * nest;
         }
     }
-    // rho now holds rho_1 = M_1 / M_0.
-    return t * m0 * rho * nest;
+    return t * m0 * rho * nest;  // rho = rho_1 = M_1 / M_0
+}
+
+NG_HDI double taylor_m0(double h) { return NG_SQRT_PI_OVER_2 * erfcx_pos(-h * (1.0 / NG_SQRT2)); }
+
+NG_HD double odd_taylor_sum(double h, double t) {
+    double m0 = taylor_m0(h);
+    return h > -4.0 ? taylor_forward_sum(h, t, m0) : taylor_backward_sum(h, t, m0);
 }
 
 // exp(-(h^2 + t^2)/2) with h = x/s, t = s/2, keeping the exponent to a few
 // ulps absolute: a plain h*h carries a relative error that becomes h^2 ulps
 // of b in the far tail (|h| ~ 30 costs 1e-13).
-NG_HD double exp_neg_half_hh_tt(double x, double s) {
+NG_HDI double exp_neg_half_hh_tt(double x, double s) {
     double h = x / s;
     double h_lo = fma(-h, s, x) / s;  // x/s = h + h_lo exactly to ~1 ulp^2
     double t = 0.5 * s;
@@ -82,169 +94,352 @@ NG_HD double exp_neg_half_hh_tt(double x, double s) {
     double tt_lo = fma(t, t, -tt);
     double e_hi = -0.5 * (hh + tt);
     double e_lo = -0.5 * (hh_lo + tt_lo) + ((-0.5 * hh - e_hi) - 0.5 * tt);
-    return exp(e_hi) * (1.0 + e_lo);
+    return m_exp(e_hi) * (1.0 + e_lo);
+}
+
+// Normalised out-of-the-money call price b(x, s), x <= 0, without branches,
+// except the backward Taylor recursion (the costly one: 60 divisions), which
+// is left to the caller when need_backward is set (see normalised_black).
+// Regions, chosen to avoid cancellation:
+//   (a) t < (|h| + 1.25)/8: Phi(h+t) - Phi(h-t) would cancel by more than a
+//       factor 4: the odd Taylor series in t (all terms positive);
+//   (b) else h + t <= 0: e^{x/2} Phi(h+t) = 1/2 e^{-(h^2+t^2)/2}
+//       erfcx(-(h+t)/sqrt2), so the large exponentials cancel analytically;
+//   (c) else the plain difference.
+NG_HDI double normalised_black_fast2(double x, double s, bool& need_backward, double& compl_,
+                                     double& e_out) {
+    double h = x / s, t = 0.5 * s;
+    double e = exp_neg_half_hh_tt(x, s);
+    bool taylor = t < 0.125 * (fabs(h) + 1.25);
+    need_backward = taylor & (h <= -4.0) & (s > 0.0);
+    double ra = 2.0 * NG_INV_SQRT_2PI * e * taylor_forward_sum(h, t, taylor_m0(h));
+    double u = h + t, w = h - t;
+    double eu = erfcx_pos(fabs(u) * (1.0 / NG_SQRT2));
+    double ew = erfcx_pos(fabs(w) * (1.0 / NG_SQRT2));
+    double rb = 0.5 * e * (eu - ew);  // u <= 0 (then w < 0 too)
+    // (c): Phi(v) = 1/2 e^{-v^2/2} erfcx(|v|/sqrt2) for v < 0, 1 - that else.
+    double cu = 0.5 * exp_neg_half_sq(u) * eu, cw = 0.5 * exp_neg_half_sq(w) * ew;
+    double pu = u < 0.0 ? cu : 1.0 - cu, pw = w < 0.0 ? cw : 1.0 - cw;
+    double ex = m_exp(0.5 * x), emx = m_exp(-0.5 * x);
+    double rc = ex * pu - emx * pw;
+    // b_max - b = e^{x/2} Phi(-u) + e^{-x/2} Phi(w): both terms positive.
+    compl_ = ex * (u > 0.0 ? cu : 1.0 - cu) + emx * pw;
+    e_out = e;
+    double b = taylor ? ra : (u <= 0.0 ? rb : rc);
+    return s > 0.0 ? b : 0.0;
+}
+
+NG_HDI double normalised_black_fast(double x, double s, bool& need_backward) {
+    double c, e;
+    return normalised_black_fast2(x, s, need_backward, c, e);
+}
+
+// The (a)-region value where h <= -4 (backward recursion).
+NG_HDI double normalised_black_backward(double x, double s) {
+    double h = x / s, t = 0.5 * s;
+    return 2.0 * NG_INV_SQRT_2PI * exp_neg_half_hh_tt(x, s)
+           * taylor_backward_sum(h, t, taylor_m0(h));
 }
 
 // Normalised out-of-the-money call price b(x, s) for x <= 0, accurate to a
 // few ulps relative everywhere (tested against mpmath).
 NG_HD double normalised_black(double x, double s) {
-    if (s <= 0.0) return 0.0;
-    double h = x / s, t = 0.5 * s;
-    if (t < 0.125 * (fabs(h) + 1.25)) {
-        // Phi(h+t)-Phi(h-t) style cancellation would cost more than a factor 4.
-        return 2.0 * NG_INV_SQRT_2PI * exp_neg_half_hh_tt(x, s) * odd_taylor_sum(h, t);
-    }
-    if (h + t <= 0.0) {
-        // e^{x/2} Phi(h+t) = 1/2 e^{-(h^2+t^2)/2} erfcx(-(h+t)/sqrt2): the
-        // large exponentials cancel analytically.
-        return 0.5 * exp_neg_half_hh_tt(x, s)
-               * (erfcx(-(h + t) / NG_SQRT2) - erfcx(-(h - t) / NG_SQRT2));
-    }
-    return exp(0.5 * x) * norm_cdf(h + t) - exp(-0.5 * x) * norm_cdf(h - t);
+    bool backward;
+    double b = normalised_black_fast(x, s, backward);
+    return backward ? normalised_black_backward(x, s) : b;
 }
 
 // b_max - b(x, s) for x <= 0, without cancellation (both terms positive).
-NG_HD double normalised_black_complement(double x, double s) {
+NG_HDI double normalised_black_complement(double x, double s) {
     double h = x / s, t = 0.5 * s;
-    return exp(0.5 * x) * norm_cdf(-(h + t)) + exp(-0.5 * x) * norm_cdf(h - t);
+    return m_exp(0.5 * x) * norm_cdf(-(h + t)) + m_exp(-0.5 * x) * norm_cdf(h - t);
 }
 
-// ln of the normalised vega db/ds = phi(h) e^{-t^2/2}... = exp(-(h^2+t^2)/2)/sqrt(2pi).
-NG_HD double ln_normalised_vega(double x, double s) {
+// ln of the normalised vega db/ds = exp(-(h^2+t^2)/2)/sqrt(2pi).
+NG_HDI double ln_normalised_vega(double x, double s) {
     double h = x / s, t = 0.5 * s;
     return -0.5 * (h * h + t * t) - 0.91893853320467274178;  // ln sqrt(2pi)
+}
+
+// State of the implied-s iteration (one option). The solver is split into
+// iv_init and iv_step, both branch-free, so the CPU backend can run many
+// options in lockstep with SIMD (compacting the ones still iterating) while
+// the scalar loop below (GPU, reference) runs the very same arithmetic.
+struct IvState {
+    double x, beta, bmax, cbeta, lnbeta, lo, hi, s;
+    bool upper;
+};
+
+#define NG_IV_CONTINUE (-1)
+
+// Starting point and bracket for beta in (0, e^{x/2}), x <= 0. Returns
+// NG_IV_CONTINUE, or a final status with st.s the answer.
+NG_HDI int iv_init(double beta, double x, IvState& st) {
+    double bmax = m_exp(0.5 * x);
+    double ax = -x;
+    double sc = sqrt(2.0 * ax);
+    bool unused;
+    double bc = normalised_black_fast(x, sc, unused);  // h = -t at s_c: never backward
+    // The bracket comes from the inflection point: b is convex below s_c and
+    // concave above it.
+    bool above = beta > bc;
+    double lo = above ? sc : 0.0;
+    double hi = above ? inf_value() : sc;
+    // Objective: ln b keeps relative price accuracy while b <= b_max/2;
+    // above that ln(b_max - b) does (and is close to linear in s there).
+    bool upper = beta > 0.5 * bmax;
+    double vc = m_exp(ln_normalised_vega(x, sc));
+    // Large s: b_max - b ~ (e^{x/2} + e^{-x/2}) Phi(-s/2).
+    double s_up = -2.0 * inv_norm_cdf_approx((bmax - beta) / (bmax + m_exp(-0.5 * x)));
+    // b is nearly linear around its inflection point.
+    double s_mid = sc + (beta - bc) / vc;
+    double s_atm = beta * NG_SQRT_2PI;  // b = erf(s/(2 sqrt2)) ~ s/sqrt(2pi)
+    // Asymptotic lower branch:
+    // ln b ~ -x^2/(2s^2) - s^2/8 + ln(s^3/x^2) - ln sqrt(2pi).
+    double lb = m_log(beta);
+    double lax = m_log(ax);
+    double s_low = ax / sqrt(-2.0 * lb);
+    NG_UNROLL
+    for (int i = 0; i < 2; ++i) {
+        double rhs = -lb + 3.0 * m_log(s_low) - 2.0 * lax - 0.91893853320467274178
+                     - 0.125 * s_low * s_low;
+        s_low = rhs > 0.0 ? ax / sqrt(2.0 * rhs) : s_low;
+    }
+    double s = upper ? s_up : (beta > 0.5 * bc ? s_mid : (ax == 0.0 ? s_atm : s_low));
+    bool fin_hi = is_finite(hi);
+    double s_bis = fin_hi ? (lo > 0.0 ? sqrt(lo * hi) : 0.5 * hi) : 2.0 * lo;
+    s = (s > lo && s < hi) ? s : s_bis;
+    double cbeta = bmax - beta;
+    st.x = x; st.beta = beta; st.bmax = bmax; st.cbeta = cbeta;
+    st.lnbeta = m_log(upper ? cbeta : beta);
+    st.lo = lo; st.hi = hi; st.s = s; st.upper = upper;
+    int code = NG_IV_CONTINUE;
+    code = beta > 0.0 ? code : (beta == 0.0 ? NG_OK : NG_BELOW_INTRINSIC);
+    st.s = beta > 0.0 ? st.s : 0.0;
+    code = beta < bmax ? code : NG_ABOVE_MAX_PRICE;
+    st.s = beta < bmax ? st.s : inf_value();
+    return code;
+}
+
+// The value iv_step needs at st.s: b, or b_max - b on the upper branch
+// (need_backward: the caller must use normalised_black_backward instead), and
+// dens = e^{-(h^2+t^2)/2}, which gives b'.
+NG_HDI double iv_objective_value(const IvState& st, bool& need_backward, double& dens) {
+    bool nb;
+    double c;
+    double b = normalised_black_fast2(st.x, st.s, nb, c, dens);
+    need_backward = nb & !st.upper;
+    return st.upper ? c : b;
+}
+
+// The lockstep CPU solver evaluates each lane with only the form it needs:
+// iv_region says which (0: Taylor, forward recursion; 1: Taylor, backward;
+// 2: the erfcx / plain forms, or the complement on the upper branch), and
+// the three functions below give exactly what iv_objective_value gives there.
+NG_HDI int iv_region(const IvState& st) {
+    double h = st.x / st.s, t = 0.5 * st.s;
+    bool taylor = t < 0.125 * (fabs(h) + 1.25);
+    double r = taylor ? (h <= -4.0 ? 1.0 : 0.0) : 2.0;
+    return (int)(st.upper ? 2.0 : r);
+}
+
+NG_HDI double iv_value_taylor_forward(const IvState& st, double& dens) {
+    double x = st.x, s = st.s;
+    double h = x / s, t = 0.5 * s;
+    double e = exp_neg_half_hh_tt(x, s);
+    dens = e;
+    double ra = 2.0 * NG_INV_SQRT_2PI * e * taylor_forward_sum(h, t, taylor_m0(h));
+    return s > 0.0 ? ra : 0.0;
+}
+
+NG_HDI double iv_value_taylor_backward(const IvState& st, double& dens) {
+    dens = exp_neg_half_hh_tt(st.x, st.s);
+    return normalised_black_backward(st.x, st.s);
+}
+
+NG_HDI double iv_value_other(const IvState& st, double& dens) {
+    double x = st.x, s = st.s;
+    double h = x / s, t = 0.5 * s;
+    double e = exp_neg_half_hh_tt(x, s);
+    dens = e;
+    double u = h + t, w = h - t;
+    double eu = erfcx_pos(fabs(u) * (1.0 / NG_SQRT2));
+    double ew = erfcx_pos(fabs(w) * (1.0 / NG_SQRT2));
+    double rb = 0.5 * e * (eu - ew);
+    double cu = 0.5 * exp_neg_half_sq(u) * eu, cw = 0.5 * exp_neg_half_sq(w) * ew;
+    double pu = u < 0.0 ? cu : 1.0 - cu, pw = w < 0.0 ? cw : 1.0 - cw;
+    double ex = m_exp(0.5 * x), emx = m_exp(-0.5 * x);
+    double rc = ex * pu - emx * pw;
+    double c = ex * (u > 0.0 ? cu : 1.0 - cu) + emx * pw;
+    double b = u <= 0.0 ? rb : rc;
+    b = s > 0.0 ? b : 0.0;
+    return st.upper ? c : b;
+}
+
+// One safeguarded third-order Householder step on ln b (or ln(b_max - b)),
+// given val and dens from iv_objective_value. Returns true when st.s is the
+// answer.
+NG_HDI bool iv_step(IvState& st, double val, double dens) {
+    double x = st.x, s = st.s;
+    double v = dens * NG_INV_SQRT_2PI;                             // b'
+    double b1 = x * x / (s * s * s) - 0.25 * s;                    // (d2b/ds2) / b'
+    double b2 = -3.0 * x * x / (s * s * s * s) - 0.25 + b1 * b1;  // (d3b/ds3) / b'
+    bool upper = st.upper;
+    double target = upper ? st.cbeta : st.beta;
+    // Objective ln(val / target): increasing in s for b, decreasing for c.
+    // From the quotient, its absolute error is ~1 ulp of 1 (ln val - ln
+    // target would carry ulps of |ln val|, 1e-13 far out of the money). A
+    // quotient that under/overflows gives a huge |g|, which the bracket
+    // safeguard handles like the +-inf of ln(0).
+    double g = m_log(val / target);
+    double q = (upper ? -v : v) / val;  // d ln val / ds
+    double g1 = q;
+    double g2 = q * b1 - q * q;
+    double g3 = q * b2 - 3.0 * q * q * b1 + 2.0 * q * q * q;
+    // Converged on the value: beta within an ulp of b_max makes
+    // ln(b_max - beta) rounding noise, so the upper branch tests the residual.
+    // (selects are on doubles, not bools: GCC 12 does not vectorise ?: of bools)
+    double miss = upper ? fabs(val - st.cbeta) - NG_DBL_EPS * st.beta
+                        : fabs(g) - 0.25 * NG_DBL_EPS;
+    // (g == 0 needs no test of its own: then ds = 0 and the step test stops)
+    double done = miss <= 0.0 ? 1.0 : 0.0;
+    bool below = (upper ? -g : g) < 0.0;  // the root is above s
+    double lo = below ? dmax(st.lo, s) : st.lo;
+    double hi = below ? st.hi : dmin(st.hi, s);
+    double nu = -g / g1;
+    double hh2 = g2 / g1, hh3 = g3 / g1;
+    double ds = nu * (1.0 + 0.5 * hh2 * nu) / (1.0 + nu * (hh2 + hh3 * nu * (1.0 / 6.0)));
+    ds = is_finite(ds) ? ds : nu;
+    double sn = s + ds;
+    // Converged on the step: checked before the bracket test, because near the
+    // root the sign of g is rounding noise and may contradict the bracket. The
+    // step is third order (error^4 convergence), so once it is below
+    // NG_IV_STEP_TOL relative, s + ds is accurate to rounding and no further
+    // evaluation is needed to confirm it (saves one of ~3.5 evaluations).
+    double small = fabs(ds) <= NG_IV_STEP_TOL * s ? 1.0 : 0.0;
+    // Safeguard: bisect the bracket (geometrically when it is wide).
+    double s_bis = is_finite(hi) ? ((lo > 0.0 && hi > 4.0 * lo) ? sqrt(lo * hi) : 0.5 * (lo + hi))
+                                 : 2.0 * s;
+    double s_next = (sn > lo && sn < hi) ? sn : s_bis;
+    st.lo = lo;
+    st.hi = hi;
+    st.s = done > 0.0 ? s : (small > 0.0 ? sn : s_next);
+    return done + small > 0.0;
 }
 
 // Implied s = sigma sqrt(T) from a normalised OTM call price beta in
 // (0, e^{x/2}), x <= 0. Returns a status; s_out is set when NG_OK.
 NG_HD int implied_s_otm_call(double beta, double x, double& s_out) {
-    double bmax = exp(0.5 * x);
-    if (!(beta < bmax)) { s_out = inf_value(); return NG_ABOVE_MAX_PRICE; }
-    if (!(beta > 0.0)) { s_out = 0.0; return beta == 0.0 ? NG_OK : NG_BELOW_INTRINSIC; }
-    double ax = -x;
-    double sc = sqrt(2.0 * ax);
-    double bc = normalised_black(x, sc);
-    // The bracket comes from the inflection point: b is convex below s_c and
-    // concave above it.
-    double lo = 0.0, hi = inf_value();
-    if (beta > bc) lo = sc; else hi = sc;
-    // Objective: ln b keeps relative price accuracy while b <= b_max/2;
-    // above that ln(b_max - b) does (and is close to linear in s there).
-    bool upper = beta > 0.5 * bmax;
-    double vc = exp(ln_normalised_vega(x, sc));
-    double s;
-    if (upper) {
-        // Large s: b_max - b ~ (e^{x/2} + e^{-x/2}) Phi(-s/2).
-        double p = (bmax - beta) / (exp(0.5 * x) + exp(-0.5 * x));
-        s = -2.0 * inv_norm_cdf_approx(p);
-    } else if (beta > 0.5 * bc) {
-        // b is nearly linear around its inflection point.
-        s = sc + (beta - bc) / vc;
-    } else if (ax == 0.0) {
-        s = beta * NG_SQRT_2PI;  // b = erf(s/(2 sqrt2)) ~ s/sqrt(2pi)
-    } else {
-        // Asymptotic lower branch:
-        // ln b ~ -x^2/(2s^2) - s^2/8 + ln(s^3/x^2) - ln sqrt(2pi).
-        double lb = log(beta);
-        s = ax / sqrt(-2.0 * lb);
-        for (int i = 0; i < 2; ++i) {
-            double rhs = -lb + 3.0 * log(s) - 2.0 * log(ax) - 0.91893853320467274178
-                         - 0.125 * s * s;
-            s = rhs > 0.0 ? ax / sqrt(2.0 * rhs) : s;
-        }
-    }
-    if (!(s > lo && s < hi)) s = is_finite(hi) ? (lo > 0.0 ? sqrt(lo * hi) : 0.5 * hi) : 2.0 * lo;
-    double cbeta = bmax - beta;
-    double lnbeta = upper ? log(cbeta) : log(beta);
+    IvState st;
+    int code = iv_init(beta, x, st);
+    if (code != NG_IV_CONTINUE) { s_out = st.s; return code; }
     for (int it = 0; it < NG_IV_MAX_ITER; ++it) {
-        double v = exp_neg_half_hh_tt(x, s) * NG_INV_SQRT_2PI;  // b'
-        double b1 = x * x / (s * s * s) - 0.25 * s;                 // b''/b'
-        double b2 = -3.0 * x * x / (s * s * s * s) - 0.25 + b1 * b1;  // b'''/b'
-        double g, g1, g2, g3;
-        if (upper) {
-            double c = normalised_black_complement(x, s);
-            // objective ln(b_max - b(s)) - ln(b_max - beta), decreasing in s.
-            g = log(c) - lnbeta;
-            // beta within an ulp of b_max: ln(b_max - beta) is rounding noise,
-            // so converge on the price residual instead.
-            if (fabs(c - cbeta) <= NG_DBL_EPS * beta) { s_out = s; return NG_OK; }
-            double q = -v / c;  // d ln c / ds
-            g1 = q;
-            g2 = q * b1 - q * q;
-            g3 = q * b2 - 3.0 * q * q * b1 + 2.0 * q * q * q;
-            if (g > 0.0) lo = dmax(lo, s); else hi = dmin(hi, s);
-        } else {
-            double b = normalised_black(x, s);
-            g = log(b) - lnbeta;
-            if (fabs(g) <= 0.25 * NG_DBL_EPS) { s_out = s; return NG_OK; }
-            double q = v / b;  // d ln b / ds
-            g1 = q;
-            g2 = q * b1 - q * q;
-            g3 = q * b2 - 3.0 * q * q * b1 + 2.0 * q * q * q;
-            if (g < 0.0) lo = dmax(lo, s); else hi = dmin(hi, s);
-        }
-        if (g == 0.0) { s_out = s; return NG_OK; }
-        double nu = -g / g1;
-        double hh2 = g2 / g1, hh3 = g3 / g1;
-        double ds = nu * (1.0 + 0.5 * hh2 * nu) / (1.0 + nu * (hh2 + hh3 * nu / 6.0));
-        if (!is_finite(ds)) ds = nu;
-        double sn = s + ds;
-        // Converged: checked before the bracket test, because near the root
-        // the sign of g is rounding noise and may contradict the bracket.
-        if (fabs(ds) <= 4.0 * NG_DBL_EPS * s) { s_out = sn; return NG_OK; }
-        if (!(sn > lo && sn < hi)) {
-            // Safeguard: bisect the bracket (geometrically when it is wide).
-            if (is_finite(hi)) {
-                sn = lo > 0.0 && hi > 4.0 * lo ? sqrt(lo * hi) : 0.5 * (lo + hi);
-            } else {
-                sn = 2.0 * s;
-            }
-            ds = sn - s;
-        }
-        s = sn;
+        bool backward;
+        double dens;
+        double val = iv_objective_value(st, backward, dens);
+        if (backward) val = normalised_black_backward(st.x, st.s);
+        if (iv_step(st, val, dens)) { s_out = st.s; return NG_OK; }
     }
-    s_out = s;
+    s_out = st.s;
     return NG_NOT_CONVERGED;
+}
+
+// Positive finite doubles one ulp down / up (a NaN or 0 stays put).
+NG_HDI double next_down_pos(double v) {
+#ifdef NG_DEVICE
+    return nextafter(v, 0.0);
+#else
+    return v > 0.0 && v <= NG_DBL_MAX ? bits_double(double_bits(v) - 1) : v;
+#endif
+}
+
+NG_HDI double next_up_pos(double v) {
+#ifdef NG_DEVICE
+    return nextafter(v, inf_value());
+#else
+    return v >= 0.0 && v < NG_DBL_MAX ? bits_double(double_bits(v) + 1) : v;
+#endif
+}
+
+// Implied vol, split for the SIMD pipeline: iv_prologue reduces the option to
+// an out-of-the-money normalised call (beta_otm, xs) and returns
+// NG_IV_CONTINUE when the solver must run, else the final status with vol set.
+NG_HDI double iv_prologue_d(double price, double s, double k, double t, double r, double q,
+                            double cpd, int model, double& beta_otm, double& xs, double& vol) {
+    bool valid = is_finite(price) & is_finite(s) & is_finite(k) & is_finite(t) & is_finite(r)
+                 & is_finite(q) & (s > 0.0) & (k > 0.0) & (t > 0.0) & (price >= 0.0);
+    valid = valid & ((cpd == 0.0) | (cpd == 1.0));
+    q = model == 1 ? r : q;
+    double x = log_moneyness(s, k, (r - q) * t);  // ln(F/K)
+    // Normalise by the discounted geometric mean of F and K.
+    double fk = sqrt(s * k) * m_exp(0.5 * (r - q) * t - r * t);  // D sqrt(FK)
+    double beta = price / fk;
+    valid = valid & is_finite(beta) & is_finite(x);
+    double theta = cpd == 1.0 ? 1.0 : -1.0;
+    double ex = m_exp(0.5 * x), emx = m_exp(-0.5 * x);
+    // Intrinsic and maximum in normalised units; 2 sinh(x/2) without
+    // cancellation: e^{x/2} - e^{-x/2} = -e^{x/2} expm1(-x).
+    double two_sinh = -ex * m_expm1(-x);
+    double intrinsic = dmax(theta * two_sinh, 0.0);
+    double bmax = cpd == 1.0 ? ex : emx;
+    // put-call parity: out-of-the-money twin. In the money, a time value
+    // within the rounding of beta (4 ulps) is no time value: vol 0.
+    // (flags are double selects: GCC 12 does not vectorise selects of bools)
+    bool itm = theta * x > 0.0;
+    double b = itm ? beta - intrinsic : beta;
+    b = b <= 4.0 * NG_DBL_EPS * beta ? (itm ? 0.0 : b) : b;
+    xs = -fabs(x);
+    beta_otm = b;
+    // Later assignments take precedence. A price that rounding put a few ulps
+    // under intrinsic (deep in the money, time value below resolution) is at
+    // intrinsic: vol 0.
+    double code = NG_IV_CONTINUE;
+    double v = nan_value();
+    double cap = m_exp(0.5 * xs);
+    code = b >= cap ? NG_ABOVE_MAX_PRICE : code;
+    v = b >= cap ? inf_value() : v;
+    code = b <= 0.0 ? NG_OK : code;  // exactly intrinsic
+    v = b <= 0.0 ? 0.0 : v;
+    double under_by = intrinsic - beta;
+    double tol = 8.0 * NG_DBL_EPS * dmax(ex, emx);
+    code = under_by > 0.0 ? (under_by > tol ? NG_BELOW_INTRINSIC : NG_OK) : code;
+    v = under_by > 0.0 ? (under_by > tol ? nan_value() : 0.0) : v;
+    code = beta >= bmax ? NG_ABOVE_MAX_PRICE : code;
+    v = beta >= bmax ? inf_value() : v;
+    code = valid ? code : NG_INVALID_INPUT;
+    vol = valid ? v : nan_value();
+    return code;
+}
+
+NG_HDI int iv_prologue(double price, double s, double k, double t, double r, double q,
+                       int is_call, int model, double& beta_otm, double& xs, double& vol) {
+    return (int)iv_prologue_d(price, s, k, t, r, q, (double)is_call, model, beta_otm, xs, vol);
+}
+
+// vol from the solved s. Far out of the money b moves by h^2 ulps per ulp of
+// s, so of the doubles next to s/sqrt(T) take the vol whose sigma*sqrt(T) (as
+// the pricer forms it) lands closest to s.
+NG_HDI double iv_epilogue(double sv, int status, double t) {
+    double sq = sqrt(t);
+    double v = sv / sq;
+    double e0 = fabs(v * sq - sv);
+    double vd = next_down_pos(v), vu = next_up_pos(v);
+    double ed = fabs(vd * sq - sv), eu = fabs(vu * sq - sv);
+    v = (ed < e0 && ed <= eu) ? vd : ((eu < e0) ? vu : v);
+    v = status == NG_ABOVE_MAX_PRICE ? inf_value() : v;
+    return (status == NG_OK) | (status == NG_ABOVE_MAX_PRICE) ? v : nan_value();
 }
 
 // Implied volatility for BSM (model 0: s is the spot) or Black-76 (model 1:
 // s is the forward). price is the discounted option premium.
 NG_HD int implied_vol(double price, double s, double k, double t, double r, double q,
                       int is_call, int model, double& vol) {
-    vol = nan_value();
-    if (!(is_finite(price) && is_finite(s) && is_finite(k) && is_finite(t) && is_finite(r)
-          && is_finite(q)) || s <= 0.0 || k <= 0.0 || t <= 0.0 || price < 0.0
-        || (is_call != 0 && is_call != 1)) {
-        return NG_INVALID_INPUT;
-    }
-    if (model == 1) q = r;
-    double x = log_moneyness(s, k, (r - q) * t);  // ln(F/K)
-    double fk = sqrt(s * k) * exp(0.5 * (r - q) * t - r * t) ;  // D sqrt(FK)
-    // Normalise by the discounted geometric mean of F and K.
-    double beta = price / fk;
-    if (!is_finite(beta) || !is_finite(x)) return NG_INVALID_INPUT;
-    double theta = is_call ? 1.0 : -1.0;
-    double ex = exp(0.5 * x), emx = exp(-0.5 * x);
-    // Intrinsic and maximum in normalised units.
-    double intrinsic = dmax(2.0 * theta * sinh(0.5 * x), 0.0);  // no cancellation at x ~ 0
-    double bmax = is_call ? ex : emx;
-    if (beta >= bmax) { vol = inf_value(); return NG_ABOVE_MAX_PRICE; }
-    if (beta < intrinsic) {
-        // A price that rounding put a few ulps under intrinsic (deep in the
-        // money, time value below resolution) is at intrinsic: vol 0.
-        if (intrinsic - beta > 8.0 * NG_DBL_EPS * dmax(ex, emx)) return NG_BELOW_INTRINSIC;
-        vol = 0.0;
-        return NG_OK;
-    }
-    double b = beta;
-    if (theta * x > 0.0) b = beta - intrinsic;  // put-call parity: out-of-the-money twin
-    if (b <= 0.0) { vol = 0.0; return NG_OK; }  // exactly intrinsic
-    double xs = -fabs(x);
-    if (b >= exp(0.5 * xs)) { vol = inf_value(); return NG_ABOVE_MAX_PRICE; }
+    double b, xs;
+    int code = iv_prologue(price, s, k, t, r, q, is_call, model, b, xs, vol);
+    if (code != NG_IV_CONTINUE) return code;
     double sv;
     int st = implied_s_otm_call(b, xs, sv);
-    if (st == NG_OK) vol = sv / sqrt(t);
-    else if (st == NG_ABOVE_MAX_PRICE) vol = inf_value();
+    vol = iv_epilogue(sv, st, t);
     return st;
 }
 
