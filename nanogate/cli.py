@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nanogate.gateway import gateway_cli as gateway_cli_net
     from nanogate.gpu import cli as gpu_cli
     from nanogate.hw import cli as hw_cli
+    from nanogate.hw.deploy import cli as deploy_cli
     from nanogate.sim import cli as sim_cli
     from nanogate.sim import publish_cli
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway_cli.register_book(commands)
     gateway_cli_net.register(commands)
     hw_cli.register(commands)
+    deploy_cli.register(commands)
     gpu_cli.register(commands)
     control_serve.register(commands)
 

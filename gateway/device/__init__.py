@@ -73,6 +73,14 @@ BACKENDS: dict[str, dict[str, str]] = {
         "feed": "nanogate.sim.rtl_feed:RtlFeedParser",
         "risk": "nanogate.sim.rtl_risk:RtlRiskEngine",
     },
+    "aws": {
+        "feed": "nanogate.gateway.device.aws:AwsFeedParser",
+        "risk": "nanogate.gateway.device.aws:AwsRiskEngine",
+    },
+    "pynq": {
+        "feed": "nanogate.gateway.device.pynq:PynqFeedParser",
+        "risk": "nanogate.gateway.device.pynq:PynqRiskEngine",
+    },
 }
 
 

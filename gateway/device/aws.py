@@ -1,0 +1,298 @@
+"""The ``aws`` device backend: the custom logic of an F2 (or F1) instance, over PCIe.
+
+The shell gives the host two windows on the custom logic (docs/deploy.md has the map):
+
+* **OCL** (AppPF BAR0, AXI4-Lite, 32-bit): the register banks. The feed parser's
+  :data:`~nanogate.proto.feed_regs.FEED_REGS` at :data:`OCL_FEED_BASE`, the risk
+  pipeline's :data:`~nanogate.proto.risk.RISK_REGMAP` at :data:`OCL_RISK_BASE`, and
+  :data:`PLATFORM_REGS` (id, records and decisions waiting) at :data:`OCL_PLATFORM_BASE`.
+* **PCIS** (AppPF BAR4, AXI4 512-bit): stream windows, one 64-byte beat per record.
+  Packets are written to :data:`PACKET_WINDOW` as a header beat (payload length,
+  u32 little-endian, in bytes 0..3) followed by the payload padded to whole beats;
+  orders and updates one record per beat to their windows; BookEvents and decisions
+  are read back one record per beat (each beat read pops one) after polling how many
+  are waiting. A record's bits are its :class:`~nanogate.proto.records.RecordLayout`,
+  first field at bit 0, the beat little-endian, as the gateware's ``tdata``.
+
+Both BARs are memory-mapped from their ``/sys/bus/pci/devices/<bdf>/resource<N>``
+files (``bdf=`` option; or ``ocl=`` / ``pcis=`` paths). Tests map temporary files in
+their place and check that each access lands at the offset the register map gives.
+Registers are accessed as single aligned 32-bit loads and stores, as AXI4-Lite wants.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nanogate.gateway.device import DeviceError
+from nanogate.proto.aws_map import (
+    BEAT_BYTES,
+    DECISION_WINDOW,
+    OCL_BAR,
+    OCL_FEED_BASE,
+    OCL_PLATFORM_BASE,
+    OCL_RISK_BASE,
+    ORDER_WINDOW,
+    PACKET_WINDOW,
+    PCIS_BAR,
+    PLATFORM_ID,
+    PLATFORM_REGS,
+    RECORD_WINDOW,
+    UPDATE_WINDOW,
+    WINDOW_BYTES,
+)
+from nanogate.proto.feed_regs import COUNTER_NAMES, FEED_REGS
+from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_DTYPE, RecordLayout
+from nanogate.proto.regmap import WORD_BYTES, RegisterMap
+from nanogate.proto.risk import COUNTERS as RISK_COUNTERS
+from nanogate.proto.risk import DECISION, DECISION_DTYPE, ORDER, RISK_REGMAP, UPDATE
+
+# --- records as beats -----------------------------------------------------------------
+
+def record_to_int(layout: RecordLayout, row: Any) -> int:
+    """One record (a NumPy row or mapping) as its bit pattern, first field at bit 0."""
+    bits, offset = 0, 0
+    for f in layout.fields:
+        value = row[f.name]
+        if f.kind == "ascii":
+            number = int.from_bytes(bytes(value).ljust(f.bits // 8, b"\0"), "big")
+        else:
+            number = int(value)
+        if not 0 <= number < 1 << f.bits:
+            raise DeviceError(f"{layout.name}.{f.name}: {number} does not fit {f.bits} bits")
+        bits |= number << offset
+        offset += f.bits
+    return bits
+
+
+def int_to_row(layout: RecordLayout, bits: int) -> tuple[object, ...]:
+    values: list[object] = []
+    offset = 0
+    for f in layout.fields:
+        raw = bits >> offset & ((1 << f.bits) - 1)
+        values.append(raw.to_bytes(f.bits // 8, "big").rstrip(b"\0") if f.kind == "ascii"
+                      else raw)
+        offset += f.bits
+    return tuple(values)
+
+
+def records_to_beats(layout: RecordLayout, records: np.ndarray, beat: int = BEAT_BYTES) -> bytes:
+    return b"".join(record_to_int(layout, row).to_bytes(beat, "little") for row in records)
+
+
+def beats_to_records(layout: RecordLayout, dtype: np.dtype, data: bytes,
+                     beat: int = BEAT_BYTES) -> np.ndarray:
+    if len(data) % beat:
+        raise DeviceError(f"{len(data)} bytes are not whole {beat}-byte beats")
+    rows = [int_to_row(layout, int.from_bytes(data[i:i + beat], "little"))
+            for i in range(0, len(data), beat)]
+    return np.array(rows, dtype=dtype)
+
+
+def packet_beats(payload: bytes) -> bytes:
+    """A packet as the packet window takes it: header beat (length), payload beats."""
+    if len(payload) >= WINDOW_BYTES - BEAT_BYTES:
+        raise DeviceError(f"a {len(payload)}-byte payload does not fit the packet window")
+    padding = -len(payload) % BEAT_BYTES
+    return len(payload).to_bytes(4, "little").ljust(BEAT_BYTES, b"\0") + payload + b"\0" * padding
+
+
+# --- the BARs -------------------------------------------------------------------------
+
+class Bar:
+    """A memory-mapped PCI BAR (or a file standing in for one)."""
+
+    def __init__(self, path: Path, size: int | None = None) -> None:
+        self.path = path
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_SYNC)
+        except OSError as error:
+            raise DeviceError(f"cannot open {path}: {error.strerror or error} (the AWS "
+                              f"backend needs the AFI loaded and root, or a udev rule)") from None
+        try:
+            length = size or os.fstat(fd).st_size
+            if length <= 0:
+                raise DeviceError(f"{path}: empty; is this a BAR resource file?")
+            self._map = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError) as error:
+            raise DeviceError(f"cannot map {path}: {error}") from None
+        finally:
+            os.close(fd)
+        self._words = memoryview(self._map).cast("I")  # one aligned 32-bit access each
+
+    @property
+    def size(self) -> int:
+        return len(self._map)
+
+    def _check(self, offset: int, length: int, align: int) -> None:
+        if offset % align or offset < 0 or offset + length > self.size:
+            raise DeviceError(f"{self.path}: access of {length} bytes at {offset:#x} outside "
+                              f"the {self.size:#x}-byte BAR or not {align}-byte aligned")
+
+    def read32(self, offset: int) -> int:
+        self._check(offset, 4, 4)
+        return int(self._words[offset // 4])
+
+    def write32(self, offset: int, value: int) -> None:
+        self._check(offset, 4, 4)
+        self._words[offset // 4] = value & 0xFFFFFFFF
+
+    def write_block(self, offset: int, data: bytes) -> None:
+        self._check(offset, len(data), BEAT_BYTES)
+        self._map[offset:offset + len(data)] = data
+
+    def read_block(self, offset: int, length: int) -> bytes:
+        self._check(offset, length, BEAT_BYTES)
+        return bytes(self._map[offset:offset + length])
+
+    def close(self) -> None:
+        self._words.release()
+        self._map.close()
+
+
+def _bar_paths(options: dict[str, Any]) -> tuple[Path, Path]:
+    if "bdf" in options:
+        root = Path("/sys/bus/pci/devices") / str(options["bdf"])
+        return root / f"resource{OCL_BAR}", root / f"resource{PCIS_BAR}"
+    if "ocl" in options and "pcis" in options:
+        return Path(options["ocl"]), Path(options["pcis"])
+    raise DeviceError("the aws backend needs bdf=DOMAIN:BUS:DEV.FN (from `fpga-describe-local-"
+                      "image -H`, AFIDEVICE row) or both ocl= and pcis= resource paths")
+
+
+class _AwsPart:
+    """Registers of one bank through OCL, plus the PCIS windows."""
+
+    _regmap: RegisterMap
+    _base: int
+
+    def __init__(self, **options: Any) -> None:
+        known = {"bdf", "ocl", "pcis", "timeout_s"}
+        unknown = set(options) - known
+        if unknown:
+            raise DeviceError(f"unknown aws backend options {sorted(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+        ocl, pcis = _bar_paths(options)
+        self.timeout_s = float(options.get("timeout_s", 1.0))
+        self.ocl = Bar(ocl)
+        self.pcis = Bar(pcis)
+        platform_id = self._platform("platform_id")
+        if platform_id != PLATFORM_ID:
+            raise DeviceError(f"{ocl}: platform_id reads {platform_id:#010x}, not "
+                              f"{PLATFORM_ID:#010x}: is the nanogate AGFI loaded in this slot?")
+
+    @property
+    def regmap(self) -> RegisterMap:
+        return self._regmap
+
+    def _platform(self, name: str) -> int:
+        return self.ocl.read32(OCL_PLATFORM_BASE + PLATFORM_REGS.offset(name))
+
+    def read_register(self, name: str) -> int:
+        register = self._regmap.register(name)
+        address = self._base + self._regmap.offset(name)
+        value = 0
+        for word in range(register.words):  # low word first: it latches the high words
+            value |= self.ocl.read32(address + word * WORD_BYTES) << (32 * word)
+        return value
+
+    def write_register(self, name: str, value: int) -> None:
+        register = self._regmap.register(name)
+        if not register.writable:
+            raise DeviceError(f"register {name!r} is read-only")
+        if not 0 <= value < 1 << register.width:
+            raise DeviceError(f"{name}: {value} does not fit {register.width} bits")
+        address = self._base + self._regmap.offset(name)
+        for word in range(register.words):  # the last word's write is the strobe
+            self.ocl.write32(address + word * WORD_BYTES, value >> (32 * word))
+
+    def _wait(self, name: str, target: int) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while self.read_register(name) != target & 0xFFFFFFFF:
+            if time.monotonic() > deadline:
+                raise DeviceError(f"{name} did not reach {target & 0xFFFFFFFF} within "
+                                  f"{self.timeout_s:g} s (reads {self.read_register(name)})")
+            time.sleep(0.0001)
+
+    def _drain(self, ready: str, window: int, layout: RecordLayout,
+               dtype: np.dtype) -> np.ndarray:
+        count = self._platform(ready)
+        data = b"".join(self.pcis.read_block(window + (i * BEAT_BYTES) % WINDOW_BYTES,
+                                             BEAT_BYTES) for i in range(count))
+        return beats_to_records(layout, dtype, data)
+
+    def close(self) -> None:
+        self.ocl.close()
+        self.pcis.close()
+
+
+class AwsFeedParser(_AwsPart):
+    """The feed parser of a loaded nanogate AFI. Options: ``bdf`` or ``ocl`` + ``pcis``."""
+
+    _regmap = FEED_REGS
+    _base = OCL_FEED_BASE
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._packets = self.read_register("packets")
+
+    def push(self, payloads: Sequence[bytes]) -> np.ndarray:
+        offset = 0
+        for payload in payloads:
+            beats = packet_beats(payload)
+            if offset + len(beats) > WINDOW_BYTES:
+                offset = 0
+            self.pcis.write_block(PACKET_WINDOW + offset, beats)
+            offset += len(beats)
+        self._packets += len(payloads)
+        self._wait("packets", self._packets)
+        return self._drain("records_ready", RECORD_WINDOW, BOOK_EVENT, BOOK_EVENT_DTYPE)
+
+    def counters(self) -> dict[str, int]:
+        return {name: self.read_register(name) for name in COUNTER_NAMES}
+
+
+class AwsRiskEngine(_AwsPart):
+    """The risk pipeline of a loaded nanogate AFI. Options: ``bdf`` or ``ocl`` + ``pcis``."""
+
+    _regmap = RISK_REGMAP
+    _base = OCL_RISK_BASE
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._orders = self.read_register("orders")
+        self._updates = self._updates_seen()
+
+    def _updates_seen(self) -> int:
+        return sum(self.read_register(n) for n in ("fills", "cancels", "updates_dropped"))
+
+    def _stream(self, window: int, layout: RecordLayout, records: np.ndarray) -> None:
+        data = records_to_beats(layout, records)
+        for start in range(0, len(data), WINDOW_BYTES):
+            self.pcis.write_block(window, data[start:start + WINDOW_BYTES])
+
+    def submit(self, orders: np.ndarray) -> np.ndarray:
+        self._stream(ORDER_WINDOW, ORDER, orders)
+        self._orders += len(orders)
+        self._wait("orders", self._orders)
+        return self._drain("decisions_ready", DECISION_WINDOW, DECISION, DECISION_DTYPE)
+
+    def apply_updates(self, updates: np.ndarray) -> None:
+        self._stream(UPDATE_WINDOW, UPDATE, updates)
+        self._updates += len(updates)
+        deadline = time.monotonic() + self.timeout_s
+        while self._updates_seen() & 0xFFFFFFFF != self._updates & 0xFFFFFFFF:
+            if time.monotonic() > deadline:
+                raise DeviceError(f"{len(updates)} updates not all applied within "
+                                  f"{self.timeout_s:g} s")
+            time.sleep(0.0001)
+
+    def counters(self) -> dict[str, int]:
+        return {name: self.read_register(name) for name in RISK_COUNTERS}

@@ -1,0 +1,1 @@
+"""Pre-trade risk on the host side: the limits file, the orders CSV, ``nanogate risk``."""

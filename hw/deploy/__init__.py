@@ -1,0 +1,1 @@
+"""Deploying bitstreams: AWS FPGA images (AFI/AGFI) and PYNQ boards (``nanogate deploy``)."""
