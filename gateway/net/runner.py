@@ -24,6 +24,7 @@ from typing import TextIO
 import numpy as np
 
 from nanogate.gateway.book import BookSet
+from nanogate.gateway.book import warm_up as warm_books
 from nanogate.gateway.device import FeedParser, open_device
 from nanogate.gateway.net.addr import Endpoint
 from nanogate.gateway.net.arbiter import (
@@ -156,6 +157,8 @@ class Gateway:
         heartbeat = encode_packet("WARMUP", 1)
         check_burst(np.frombuffer(heartbeat, np.uint8), np.array([0]), np.array([20]))
         open_device(self.config.device).feed_parser().push([heartbeat])
+        if self.config.books:
+            warm_books()
 
     def _open_outputs(self) -> None:
         config = self.config

@@ -35,12 +35,12 @@ from nanogate.proto.feed_regs import COUNTER_NAMES, TIMING_COUNTERS
 
 #: name -> (text in parser.py, replacement)
 MUTANTS: dict[str, tuple[str, str]] = {
-    "first block offset +1": ("Const(HEADER_BYTES - header_beat * W, _REL)",
-                              "Const(HEADER_BYTES + 1 - header_beat * W, _REL)"),
+    "first block offset +1": ("rel_start = HEADER_BYTES - header_beat * W",
+                              "rel_start = HEADER_BYTES + 1 - header_beat * W"),
     "length prefix bytes swapped": ("length.eq(Cat(prefix_lo, prefix_hi))",
                                     "length.eq(Cat(prefix_hi, prefix_lo))"),
-    "block length off by one": ("Mux(start, body_rel + length, rel)",
-                                "Mux(start, body_rel + length + 1, rel)"),
+    "block length off by one": ("in_end[k].eq(r + 2 - W + length_k)",
+                                "in_end[k].eq(r + 3 - W + length_k)"),
     "record valid stuck at 1": ("self.o.valid.eq(good & passes)", "self.o.valid.eq(1)"),
     "gap flag dropped": ("Mux(gap, int(EventFlags.GAP), 0)", "Mux(0, int(EventFlags.GAP), 0)"),
     "duplicate compare <=": ("(ev.seq < expected)", "(ev.seq <= expected)"),
@@ -49,34 +49,40 @@ MUTANTS: dict[str, tuple[str, str]] = {
         "with m.If(heartbeat_ev & (~synced_now | (ev.base > expected))):", "with m.If(0):"),
     "expected not advanced past a message": ("expected.eq(ev.seq + 1)", "expected.eq(ev.seq)"),
     "sequence numbers step by 2": ("next_seq.eq(seq_base + 1)", "next_seq.eq(seq_base + 2)"),
-    "body bytes from the wrong lane": ("cur_rot[i].eq(lane_at[(body_lane + i)[:lane_bits]])",
-                                       "cur_rot[i].eq(lane_at[(body_lane + i + 1)[:lane_bits]])"),
+    "body bytes from the wrong lane": ("cur_sel[i].eq((new_lane + i)[:lane_bits])",
+                                       "cur_sel[i].eq((new_lane + i + 1)[:lane_bits])"),
     "first body bytes from the wrong lane": (
         "new_rot[i].eq(lane_at[(new_lane + i)[:lane_bits]])",
         "new_rot[i].eq(lane_at[(new_lane + i + 7)[:lane_bits]])"),
     "lane wrap off by one": ("cur_wraps[i].eq(body_lane >= W - i)",
                              "cur_wraps[i].eq(body_lane > W - i)"),
     "straddling prefix ignores the last beat": (
-        "Mux(rel < 0, prev_byte, lane_at[rel_low])", "Mux(rel < 0, 0, lane_at[rel_low])"),
+        "hi = in_lanes[k] if k < W - 1 else in_prev", "hi = in_lanes[k] if k < W - 1 else 0"),
     "truncation never counted": ("truncated.eq(packet_end & in_blocks",
                                  "truncated.eq(Const(0) & packet_end & in_blocks"),
-    "trailing bytes off by one": ("& (rel_next < n)", "& (rel_next <= n)"),
+    "trailing bytes off by one": ("rel_zero & pre.ge.bit_select(lane + 1, 1)",
+                                  "rel_zero & pre.ge.bit_select(lane, 1)"),
     "zero length not a bad length": ("bad_length.eq(ev.block & ((ev.length == 0) | known",
                                      "bad_length.eq(ev.block & ((Const(0)) | known"),
-    "short packet threshold off by one": ("(n > (HEADER_BYTES - 1) % W)",
-                                          "(n >= (HEADER_BYTES - 1) % W)"),
+    "short packet threshold off by one": ("pre.ge[(HEADER_BYTES - 1) % W + 1]",
+                                          "pre.ge[(HEADER_BYTES - 1) % W]"),
     "end of session not recognised": ("count_now == END_OF_SESSION_COUNT",
                                       "count_now == END_OF_SESSION_COUNT - 1"),
     "filter inverted": ("(ev_in_table & read.data)", "(ev_in_table & ~read.data)"),
-    "several blocks in a beat not held": ("hold.eq(in_blocks & active_next & (rel_next <= n))",
-                                          "hold.eq(in_blocks & active_next & (rel_next < n))"),
+    "several blocks in a beat not held": ("in_pre.ends[k].eq(small & (end <= W)",
+                                          "in_pre.ends[k].eq(small & (end < W)"),
     "field bytes swapped": ("value = _be(ev_body[offset:offset + width])",
                             "value = Cat(*ev_body[offset:offset + width])"),
     "missing counter off by one": ("missing_sum.eq(self.missing + jump)",
                                    "missing_sum.eq(self.missing + jump + (jump != 0))"),
     "back-pressure ignored": ("advance.eq(~self.o.valid | self.o.ready)", "advance.eq(1)"),
-    "held beat not held": ("self.i.ready.eq(advance & ~(b_valid & hold))",
-                           "self.i.ready.eq(advance)"),
+    "held beat not held": ("load.eq(~b_valid | advance & ~hold)", "load.eq(~b_valid | advance)"),
+    "skid buffer loses its beat": ("m.d.sync += [skid_valid.eq(1), skid.eq(self.i.payload)]",
+                                   "m.d.sync += [skid_valid.eq(0), skid.eq(self.i.payload)]"),
+    "skid not drained first": ("incoming.eq(Mux(skid_valid, skid, self.i.payload))",
+                               "incoming.eq(Mux(0, skid, self.i.payload))"),
+    "prefix position not carried into the next beat": ("rel_neg1.eq(rel_zero)]",
+                                                       "rel_neg1.eq(0)]"),
 }
 
 
@@ -111,7 +117,7 @@ def straddling_long_prefix() -> bytes:
 
 def corner_cases() -> list[bytes]:
     """A heartbeat ahead of the stream, then data from its number; a zero-length block
-    ending exactly at the payload's last byte."""
+    ending exactly at the payload's last byte; short blocks ending on a full last beat."""
     system = b"S" + bytes(10) + b"O"
     return [
         moldudp64.encode_packet("CORNER", 1, [system, system]),
@@ -119,6 +125,11 @@ def corner_cases() -> list[bytes]:
         moldudp64.encode_packet("CORNER", 6, [system]),  # not a second gap
         moldudp64.HEADER.pack({"session": "CORNER", "sequence_number": 7, "message_count": 2})
         + (12).to_bytes(2, "big") + system + (0).to_bytes(2, "big"),
+        # 40 bytes: a zero-length block, then a 2-byte one ending on the full last beat's
+        # last lane (both framed in that beat: it is held once per block)
+        moldudp64.HEADER.pack({"session": "CORNER", "sequence_number": 9, "message_count": 3})
+        + (12).to_bytes(2, "big") + system + (0).to_bytes(2, "big")
+        + (2).to_bytes(2, "big") + b"AB",
     ]
 
 

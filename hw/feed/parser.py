@@ -3,12 +3,22 @@
 Pipeline (``W`` bytes per beat; the numbers are cycles after the beat carrying
 a message's last byte is taken on ``i``)::
 
-    i --> [beat register] --> framer --> [event register] --> decode/sequence --> [o] (3)
-                               |  writes each body byte at its message offset
-                               |  into ``body`` (no barrel shifter: byte j of the
-                               |  message comes from lane (start + j) mod W)
-                               '--> filter table read (locate), answer in the next stage
+    i --> [skid] --> precompute --> [beat register] --> framer --> [event register] -->
+                     per prefix lane:           |  writes each body byte at its offset in
+                     length, end, ends-here     |  ``body`` (no barrel shifter: byte j of a
+                                                |  message is lane (start + j) mod W)
+                                                '--> filter table read (locate)
 
+        --> decode/sequence --> [o] (3)
+
+* Skid: ``i.ready`` is a flop (the skid buffer is empty); a beat offered while
+  the beat register cannot move waits there. Nothing combinational reaches
+  ``i.ready`` from ``o.ready`` or from the framer.
+* Precompute (on the beat being loaded): for every lane a length prefix may
+  start on (and the one straddling from the previous beat), the length, where
+  the block ends relative to the next beat and whether it ends in this beat;
+  ``ge[k]``, "the beat has at least k bytes". The 16-bit adder and compares
+  are thus out of the framer's loop, which is a lane select and a few ANDs.
 * Framer: the MoldUDP64 header (session, sequence number, count), then one
   ``[u16 length][message]`` block after another, at any lane, across beats. It
   handles at most one block end per cycle. A valid block is at least 14 bytes,
@@ -96,25 +106,90 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         W = self.data_bytes  # noqa: N806 - the beat width, as in the docs
         lane_bits = (W - 1).bit_length()
 
-        # Everything moves when the output register is free: o.valid comes from a
-        # flop and the only combinational path is o.ready -> i.ready.
+        # Everything moves when the output register is free: o.valid comes from a flop.
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
-        # --- beat register ---------------------------------------------------------
+        # --- input skid buffer + beat register ---------------------------------------
+        # i.ready comes from a flop (the skid is empty), so neither back-pressure nor the
+        # framer's "hold this beat" reaches the input combinationally. A beat offered
+        # while the beat register cannot take it waits in the skid; the skid drains
+        # first, so order is kept and nothing is lost or taken twice.
+        skid_valid = Signal()
+        skid = Signal(beat_layout(W))
         b_valid = Signal()
         beat = Signal(beat_layout(W))
         hold = Signal()  # the beat frames another block next cycle: keep it
-        m.d.comb += self.i.ready.eq(advance & ~(b_valid & hold))
-        with m.If(self.i.ready):
-            m.d.sync += [b_valid.eq(self.i.valid), beat.eq(self.i.payload)]
+        load = Signal()  # the beat register takes the next beat (it is empty or leaves)
+        m.d.comb += [self.i.ready.eq(~skid_valid),
+                     load.eq(~b_valid | advance & ~hold)]
+        incoming = Signal(beat_layout(W))
+        m.d.comb += incoming.eq(Mux(skid_valid, skid, self.i.payload))
+        with m.If(load):
+            m.d.sync += [b_valid.eq(skid_valid | self.i.valid), beat.eq(incoming),
+                         skid_valid.eq(0)]
+        with m.Elif(self.i.valid & ~skid_valid):
+            m.d.sync += [skid_valid.eq(1), skid.eq(self.i.payload)]
         with m.If(self.i.valid & ~self.i.ready):
             m.d.sync += self.stalls.eq(self.stalls + 1)
 
         lanes = [beat.data[8 * k:8 * k + 8] for k in range(W)]
         lane_at = Array(lanes)
-        n = Signal(range(W + 1))  # bytes in this beat
-        m.d.comb += n.eq(Mux(beat.last, sum(beat.keep[k] for k in range(W)), W))
+        prev_byte = Signal(8)  # last lane of the previous beat: a prefix may straddle
+
+        # --- precomputed with the beat: one cycle early, from the beat being loaded -----
+        # Prefix candidates: index k is the prefix starting at lane k, and k = W-1 the one
+        # straddling from the previous beat's last lane (position -1). For each, the
+        # framer needs only a few bits, so the length adder and its compares sit in
+        # front of the beat register, not in the framer's loop.
+        in_lanes = [incoming.data[8 * k:8 * k + 8] for k in range(W)]
+        in_prev = Mux(b_valid, lanes[W - 1], prev_byte)  # the beat before the incoming one
+        # ge[k]: the beat has at least k bytes (keep is packed: ones from lane 0)
+        in_ge = Cat(Const(1, 1), *(~incoming.last | incoming.keep[k - 1]
+                                   for k in range(1, W + 1)))
+        pre = Signal(data.StructLayout({
+            "ge": W + 1,         # ge[k]: at least k bytes in the beat, k = 0..W
+            "start_ok": W,       # the prefix at k is whole in the beat
+            "ends": W,           # ... and the block it starts ends in the beat too
+            "ends_before": W,    # ... and ends before the beat's last byte
+            "end_neg": W,        # the block's end, relative to the next beat: < 0
+            "end_zero": W,       #   in 0 .. W-1 (the next prefix is in the next beat)
+            "end_one": W,        #   in W .. 2W-1
+            "count_more": 1,     # as a header beat: 1 <= message count < 0xFFFF
+            "count_more2": 1,    # as a header beat: 2 <= message count < 0xFFFF
+        }))
+        pre_end = [Signal(_REL, name=f"pre_end{k}") for k in range(W)]  # relative to next beat
+        in_pre = Signal.like(pre)
+        in_end = [Signal(_REL, name=f"in_end{k}") for k in range(W)]
+        for k in range(W):
+            r = k if k < W - 1 else -1
+            hi = in_lanes[k] if k < W - 1 else in_prev
+            length_k = Signal(16, name=f"in_len{k}")
+            m.d.comb += length_k.eq(Cat(in_lanes[(k + 1) % W], hi))
+            first = W - r - 2  # the shortest length that ends the block past this beat
+            # A block ending in this beat is shorter than W: its end fits a few bits.
+            small = length_k < W
+            end = Signal(range(2 * W + 1), name=f"in_end_small{k}")
+            m.d.comb += end.eq(r + 2 + length_k[:lane_bits])
+            m.d.comb += [
+                in_end[k].eq(r + 2 - W + length_k),
+                in_pre.start_ok[k].eq(in_ge[r + 2]),
+                # ge is monotone: ge[end] implies ge[r + 2], the prefix is whole
+                in_pre.ends[k].eq(small & (end <= W) & in_ge.bit_select(end, 1)),
+                in_pre.ends_before[k].eq(small & (end < W) & in_ge.bit_select(end + 1, 1)),
+                in_pre.end_neg[k].eq(length_k < first),
+                in_pre.end_zero[k].eq((length_k >= first) & (length_k < first + W)),
+                in_pre.end_one[k].eq((length_k >= first + W) & (length_k < first + 2 * W)),
+            ]
+        in_count = _be([in_lanes[h % W] for h in range(_COUNT.offset,
+                                                       _COUNT.offset + _COUNT.width)])
+        m.d.comb += [
+            in_pre.ge.eq(in_ge),
+            in_pre.count_more.eq((in_count != 0) & (in_count != END_OF_SESSION_COUNT)),
+            in_pre.count_more2.eq((in_count > 1) & (in_count != END_OF_SESSION_COUNT)),
+        ]
+        with m.If(load):
+            m.d.sync += [pre.eq(in_pre), *(pre_end[k].eq(in_end[k]) for k in range(W))]
 
         # --- MoldUDP64 header: byte h arrives in beat h // W, lane h % W ----------
         header_beat = (HEADER_BYTES - 1) // W
@@ -138,7 +213,7 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         header_done = Signal()  # this beat completes the header of a long-enough packet
         short = Signal()
         m.d.comb += [
-            header_done.eq(at_header & (n > (HEADER_BYTES - 1) % W)),
+            header_done.eq(at_header & pre.ge[(HEADER_BYTES - 1) % W + 1]),
             short.eq(b_valid & beat.last & (beat_no < header_beat)
                      | at_header & beat.last & ~header_done),
         ]
@@ -152,55 +227,64 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         m.d.comb += new_session.eq(~have_session | (last_session != session_now))
 
         # --- block framing ------------------------------------------------------------
+        # `rel`: where the next prefix starts, relative to this beat (signed, >= -1 while
+        # blocks remain). Its beat part rel // W is kept decoded in three flags (0, -1,
+        # +1), so that the framer's decisions are a lane select and a few ANDs.
+        rel_start = HEADER_BYTES - header_beat * W  # the first prefix, in the header beat
         framing = Signal()  # header seen: bytes now belong to blocks (or trail)
-        count = Signal(16)  # blocks announced (0 for end of session)
-        blocks = Signal(16)  # blocks whose length prefix was read
+        left = Signal(16)  # blocks announced and not started yet
+        more = Signal()  # left != 0
         next_seq = Signal(64)  # sequence number of the next block
-        block_rel = Signal(_REL)  # where the next prefix starts, relative to this beat
-        active = Signal()  # a block was started and has not ended yet (it ends at block_rel)
+        rel = Signal(_REL, init=rel_start)
+        rel_zero = Signal(init=rel_start < W)  # 0 <= rel < W
+        rel_one = Signal(init=rel_start >= W)  # W <= rel < 2W
+        rel_neg1 = Signal()  # -W <= rel < 0
+        active = Signal()  # a block was started and has not ended yet (it ends at rel)
         cur_len = Signal(16)
         cur_seq = Signal(64)
-        prev_byte = Signal(8)  # last lane of the previous beat: a prefix may straddle
 
         in_blocks = Signal()
-        blocks_now = Signal(16)  # the count left by the last packet is not this one's
-        m.d.comb += blocks_now.eq(Mux(framing, blocks, 0))
-        cnt = Signal(16)
-        seq_base = Signal(64)
+        more_now = Signal()  # the header beat's count is not the last packet's
+        more2_now = Signal()
         m.d.comb += [
             in_blocks.eq(b_valid & (framing | header_done)),
-            cnt.eq(Mux(framing, count, Mux(end_of_session, 0, count_now))),
-            seq_base.eq(Mux(framing, next_seq, base_now)),
+            more_now.eq(Mux(framing, more, pre.count_more)),
+            more2_now.eq(Mux(framing, left > 1, pre.count_more2)),
         ]
-        rel_start = Const(HEADER_BYTES - header_beat * W, _REL)
-        rel = Signal(_REL)  # block_rel as seen by this cycle (the first one is fixed)
-        m.d.comb += rel.eq(Mux(framing, block_rel, rel_start))
+        seq_base = Signal(64)
+        m.d.comb += seq_base.eq(Mux(framing, next_seq, base_now))
+        lane = rel[:lane_bits]  # also the candidate index: lane W-1 of beat -1 is -1
+        near = Signal()  # the next prefix starts in -1 .. W-2
+        m.d.comb += near.eq(rel_zero & (lane != W - 1) | rel_neg1 & (lane == W - 1))
+        negative = rel[-1]
+        rel_le_n = Signal()  # rel <= bytes in the beat: the active block ends here
+        rel_lt_n = Signal()
+        m.d.comb += [
+            rel_le_n.eq(negative | rel_zero & pre.ge.bit_select(lane, 1)
+                        | rel_one & (lane == 0) & pre.ge[W]),
+            rel_lt_n.eq(negative | rel_zero & pre.ge.bit_select(lane + 1, 1)),
+        ]
 
         complete = Signal()
-        m.d.comb += complete.eq(in_blocks & active & (rel <= n))
+        m.d.comb += complete.eq(in_blocks & active & rel_le_n)
         start = Signal()
-        m.d.comb += start.eq(in_blocks & (~active | complete) & (blocks_now < cnt)
-                             & (rel + 2 <= n))
-        # The prefix: rel is in -1 .. W-2 when start is true.
-        rel_low = rel[:lane_bits]
-        prefix_hi = Mux(rel < 0, prev_byte, lane_at[rel_low])
-        prefix_lo = lane_at[(rel + 1)[:lane_bits]]
+        m.d.comb += [
+            start.eq(in_blocks & more_now & near & pre.start_ok.bit_select(lane, 1)),
+            hold.eq(in_blocks & more_now & near & pre.ends.bit_select(lane, 1)),
+        ]
+        # The prefix: at lane `lane` (or prev_byte and lane 0 when it straddles).
+        prefix_hi = Mux(negative, prev_byte, lane_at[lane])
+        prefix_lo = lane_at[(lane + 1)[:lane_bits]]
         length = Signal(16)
         m.d.comb += length.eq(Cat(prefix_lo, prefix_hi))
-        body_rel = Signal(_REL)
-        m.d.comb += body_rel.eq(rel + 2)
+        end_next = Array(pre_end)[lane]  # the started block's end, relative to the next beat
 
         active_next = Signal()
-        rel_next = Signal(_REL)
-        m.d.comb += [
-            active_next.eq(Mux(start, 1, active & ~complete)),
-            rel_next.eq(Mux(start, body_rel + length, rel)),
-            hold.eq(in_blocks & active_next & (rel_next <= n)),
-        ]
-        blocks_next = Signal(16)
-        m.d.comb += blocks_next.eq(blocks_now + start)
-        consumed = Signal()  # the beat leaves the register at this edge
-        m.d.comb += consumed.eq(advance & b_valid & ~hold)
+        m.d.comb += active_next.eq(Mux(start, 1, active & ~complete))
+        more_next = Signal()
+        m.d.comb += more_next.eq(Mux(start, more2_now, more_now))
+        ends_before = Signal()  # the next prefix (after this beat's blocks) is before n
+        m.d.comb += ends_before.eq(Mux(start, pre.ends_before.bit_select(lane, 1), rel_lt_n))
 
         # Body bytes: byte j of a block whose body starts at lane r of beat s is lane
         # (r + j) mod W of beat s + (r + j) // W. `body_beat` counts beats from s, +1
@@ -210,13 +294,15 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         body_beat = Signal(range(beats_max + 1))
         new_lane = Signal(lane_bits)
         new_beat = Signal(range(beats_max + 1))
-        m.d.comb += [new_lane.eq(body_rel[:lane_bits]),
-                     new_beat.eq(Mux(body_rel < W, 1, 0))]
+        m.d.comb += [new_lane.eq((lane + 2)[:lane_bits]),
+                     new_beat.eq(lane != W - 2)]  # the body starts in this beat
         # One rotator per block in flight: lane i of `cur_rot` is body byte i (mod W).
+        # The active block's lane selects are registers (set when it starts).
+        cur_sel = [Signal(lane_bits, name=f"cur_sel{i}") for i in range(W)]
         cur_rot = [Signal(8, name=f"cur_rot{i}") for i in range(W)]
         new_rot = [Signal(8, name=f"new_rot{i}") for i in range(W)]
         for i in range(W):
-            m.d.comb += [cur_rot[i].eq(lane_at[(body_lane + i)[:lane_bits]]),
+            m.d.comb += [cur_rot[i].eq(lane_at[cur_sel[i]]),
                          new_rot[i].eq(lane_at[(new_lane + i)[:lane_bits]])]
         # Body byte j is in this beat when j // W plus the lane wrap matches the beat count.
         cur_wraps = [Signal(name=f"cur_wraps{i}") for i in range(W)]
@@ -249,32 +335,49 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         m.d.comb += [
             packet_end.eq(b_valid & beat.last & ~hold),
             # a block cut off, or a prefix missing, before `count` blocks were read
-            truncated.eq(packet_end & in_blocks
-                         & (active_next | (blocks_next < cnt))),
-            trailing.eq(packet_end & in_blocks & ~active_next & (blocks_next == cnt)
-                        & (rel_next < n)),
+            truncated.eq(packet_end & in_blocks & (active_next | more_next)),
+            trailing.eq(packet_end & in_blocks & ~active_next & ~more_next & ends_before),
         ]
 
         with m.If(advance & b_valid):
             with m.If(~hold):
                 m.d.sync += prev_byte.eq(lanes[W - 1])
             with m.If(header_done):
-                m.d.sync += [framing.eq(1), count.eq(cnt)]
+                m.d.sync += framing.eq(1)
                 with m.If(~end_of_session):
                     m.d.sync += [last_session.eq(session_now), have_session.eq(1)]
             with m.If(in_blocks):
-                m.d.sync += [blocks.eq(blocks_next), active.eq(active_next),
-                             block_rel.eq(rel_next - Mux(hold, 0, W))]
+                left_now = Mux(framing, left, Mux(end_of_session, 0, count_now))
+                m.d.sync += [left.eq(left_now - start), more.eq(more_next),
+                             active.eq(active_next)]
+                with m.If(hold):  # the block ends in this beat too: its end is <= W
+                    m.d.sync += [rel.eq(Cat(end_next[:lane_bits],
+                                            pre.end_zero.bit_select(lane, 1))),
+                                 rel_zero.eq(pre.end_neg.bit_select(lane, 1)),
+                                 rel_one.eq(pre.end_zero.bit_select(lane, 1)),
+                                 rel_neg1.eq(0)]
+                with m.Elif(start):
+                    m.d.sync += [rel.eq(end_next),
+                                 rel_zero.eq(pre.end_zero.bit_select(lane, 1)),
+                                 rel_one.eq(pre.end_one.bit_select(lane, 1)),
+                                 rel_neg1.eq(pre.end_neg.bit_select(lane, 1))]
+                with m.Else():
+                    m.d.sync += [rel.eq(rel - W), rel_zero.eq(rel_one),
+                                 rel_one.eq(rel[lane_bits:] == 2), rel_neg1.eq(rel_zero)]
                 with m.If(start):
                     m.d.sync += [next_seq.eq(seq_base + 1), cur_seq.eq(seq_base),
                                  cur_len.eq(length), body_lane.eq(new_lane),
-                                 body_beat.eq(new_beat + ~hold)]
+                                 body_beat.eq(new_beat + ~hold),
+                                 *(cur_sel[i].eq((new_lane + i)[:lane_bits])
+                                   for i in range(W))]
                 with m.Elif(~hold & (body_beat != beats_max)):
                     m.d.sync += body_beat.eq(body_beat + 1)
             with m.If(~hold & ~beat.last & (beat_no <= header_beat)):
                 m.d.sync += beat_no.eq(beat_no + 1)
             with m.If(packet_end):
-                m.d.sync += [beat_no.eq(0), framing.eq(0), active.eq(0)]
+                m.d.sync += [beat_no.eq(0), framing.eq(0), active.eq(0),
+                             rel.eq(rel_start), rel_zero.eq(rel_start < W),
+                             rel_one.eq(rel_start >= W), rel_neg1.eq(0)]
 
         # --- event register -------------------------------------------------------------
         ev = Signal(data.StructLayout({

@@ -1,4 +1,4 @@
-"""``nanogate hw verilog feed`` and ``nanogate hw bench feed``.
+"""``nanogate hw verilog feed``, ``nanogate hw bench feed`` and ``nanogate hw synth feed``.
 
 The benchmark runs the design cycle-accurately (Amaranth simulator) over the
 sample file reframed into MoldUDP64 packets and over a synthetic burst of
@@ -25,11 +25,17 @@ from nanogate.hw.feed.top import FeedParserTop
 from nanogate.proto import moldudp64
 from nanogate.proto.feed_regs import FEED_REGS
 
-__all__ = ["bench", "measure", "write_verilog"]
+__all__ = ["bench", "measure", "top_for_synthesis", "write_verilog"]
 
 TOPLEVEL = "feed_parser"
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "ex20101224.TEST_ITCH_50"
 SYNTHETIC_MESSAGES = 3000
+
+
+def top_for_synthesis() -> FeedParserTop:
+    """What ``nanogate hw synth feed`` synthesises: the 64-bit top with the full
+    65,536-entry filter table (two RAMB36) and the AXI-Lite register bank."""
+    return FeedParserTop()
 
 
 def write_verilog(out_dir: Path) -> list[Path]:

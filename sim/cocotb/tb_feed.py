@@ -35,6 +35,7 @@ from cocotbext.axi import (
 )
 
 from nanogate.gateway.device.software_feed import SoftwareFeedParser
+from nanogate.hw.feed.mutants import corner_cases, straddling_long_prefix
 from nanogate.hw.feed.stimulus import (
     coverage,
     coverage_goal,
@@ -123,7 +124,9 @@ async def test_random_faulty_packets(dut: Any) -> None:
     rng = random.Random(random.getrandbits(32))
     messages = messages_of(_messages(), rng.randrange(1000)) + every_type_messages(rng)
     rng.shuffle(messages)
-    payloads = stream_of_packets(rng, messages)
+    # the fixed corner cases guarantee a truncated block and a zero-length one, whatever
+    # the seed draws
+    payloads = [*stream_of_packets(rng, messages), straddling_long_prefix(), *corner_cases()]
     await bench.run(payloads)
     counters = bench.model.counters()
     assert counters["records"] > 0 and counters["bad_length"] + counters["truncated"] > 0

@@ -547,3 +547,82 @@ def test_sample_builds_and_matches_brute_force(sample_events: npt.NDArray[np.voi
         "BOB": (Level(69_667, 100, 1), Level(53_417, 100, 1)),
         "CHAR": (Level(256_500, 30, 1), Level(195_750, 5, 1)),
     }
+
+
+# -- table growth, many books, unusual refs and layouts ------------------------------------
+
+
+def test_growth_of_orders_levels_and_books_matches_brute_force() -> None:
+    # Thousands of live orders, hundreds of levels per side and over a thousand locates
+    # in one call: every table grows (and the note buffer fills) while the batch runs.
+    rng = random.Random(3)
+    rows: list[Row] = [ev(b"R", loc, stock=b"N%-7d" % loc) for loc in range(1, 1_500)]
+    live: list[int] = []
+    locates: dict[int, int] = {}
+    for ref in range(1, 30_001):
+        if live and rng.random() < 0.3:
+            victim = live.pop(rng.randrange(len(live)))
+            rows.append(ev(b"D", locates[victim], ref=victim))
+        locates[ref] = rng.randint(1, 1_400)
+        rows.append(add(ref, rng.choice((b"B", b"S")), rng.randint(1, 500),
+                        rng.randint(1, 5_000) * 100, locate=locates[ref]))
+        live.append(ref)
+    events = arr(*rows)
+    books = BookSet()
+    books.apply(events)
+    live_orders, issues = brute_force(events)
+    assert books.orders == live_orders
+    assert not books.counters and not issues
+    assert len(books.orders) > 20_000
+    assert len(books.books) == 1_400
+    assert books.symbols()["N77"] == 77
+    expected = rebuilt_levels(live_orders)
+    for loc, book in books.books.items():
+        assert book.depth(None) == (expected.get((loc, b"B"), []), expected.get((loc, b"S"), []))
+    # The same stream a packet at a time gives the same books.
+    small = BookSet()
+    for start in range(0, len(events), 40):
+        small.apply(events[start:start + 40])
+    assert small.orders == books.orders
+    assert small.counters == books.counters
+    assert small.types == books.types
+    assert all(small.book(loc).depth(3) == book.depth(3) for loc, book in books.books.items())
+
+
+def test_refs_use_all_64_bits_and_the_orders_mapping_reads_like_a_dict() -> None:
+    big = (1 << 64) - 1
+    books = applied(add(big, b"B", 10, 5), add(1 << 63, b"S", 20, 6), add(0, b"B", 30, 5),
+                    ev(b"E", 1, ref=big, shares=4))
+    assert books.orders == {big: (1, b"B", 5, 6), 1 << 63: (1, b"S", 6, 20), 0: (1, b"B", 5, 30)}
+    assert len(books.orders) == 3 and sorted(books.orders) == [0, 1 << 63, big]
+    assert big in books.orders and -1 not in books.orders and (1 << 64) not in books.orders
+    assert "x" not in books.orders and books.orders.get(7) is None
+    with pytest.raises(KeyError):
+        books.orders[5]
+    books.apply(arr(ev(b"U", 1, ref=1 << 63, new_ref=big - 1, shares=1, price=7)))
+    assert books.orders[big - 1] == (1, b"S", 7, 1)
+    assert books.book(1).depth(None) == ([Level(5, 36, 2)], [Level(7, 1, 1)])
+    assert books.book(1).bids.levels[5] == 36 << 32 | 2 and 6 not in books.book(1).asks.levels
+
+
+def test_strided_and_copied_arrays_apply_alike() -> None:
+    events = random_stream(21, 2_000, 0.05)
+    strided, packed = BookSet(), BookSet()
+    strided.apply(events[::2])
+    packed.apply(events[::2].copy())
+    assert strided.orders == packed.orders
+    assert strided.counters == packed.counters
+    assert strided.types == packed.types
+
+
+def test_changed_lists_levels_that_came_or_went_until_a_read() -> None:
+    books = applied(add(1, b"B", 10, 100), add(2, b"S", 10, 200))
+    side = books.book(1).bids
+    assert side.changed == {100}
+    assert side.sorted_keys() == [100] and not side.changed
+    books.apply(arr(add(3, b"B", 5, 90), ev(b"D", 1, ref=1)))
+    assert side.changed == {90, 100}
+    assert books.book(1).best_bid() == Level(90, 5, 1)  # read without sorting
+    assert side.changed == {90, 100}
+    assert side.sorted_keys() == [90] and not side.changed
+    assert books.book(1).asks.sorted_keys() == [-200]
