@@ -251,3 +251,22 @@ def test_capture_cut_short_keeps_earlier_packets(tmp_path: Path, cut: int, reaso
     assert feed.capture is not None
     assert feed.capture.skipped == Counter({reason: 1})
     assert fast.decode(feed).events["order_ref"].tolist() == [1]
+
+
+@given(mangled_capture(), st.lists(st.integers(1, 4), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None, suppress_health_check=[TMP_PATH_OK])
+def test_stream_decoder_equals_whole_file_decode(tmp_path: Path, payloads: list[bytes],
+                                                 bursts: list[int]) -> None:
+    whole = fast.decode(open_feed(write_capture(tmp_path / "s.pcap", payloads)))
+    stream = fast.StreamDecoder()
+    events: list[object] = []
+    position, index = 0, 0
+    while position < len(payloads):  # random burst sizes: state must carry across pushes
+        size = bursts[index % len(bursts)]
+        events.extend(stream.push_copy(payloads[position:position + size]).tolist())
+        position, index = position + size, index + 1
+    assert events == whole.events.tolist()
+    assert {f: int(stream.stats[f]) for f in Fault if stream.stats[f]} == \
+        {f: n for f, n in whole.faults.items() if n}
+    assert int(stream.missing[0]) == whole.missing
+    assert (int(stream.stats[8]), int(stream.stats[10])) == (whole.gaps, whole.duplicates)
