@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nanogate.control import serve as control_serve
     from nanogate.gateway import cli as gateway_cli
     from nanogate.gateway import gateway_cli as gateway_cli_net
+    from nanogate.gateway.risk import cli as risk_cli
     from nanogate.gpu import cli as gpu_cli
     from nanogate.hw import cli as hw_cli
     from nanogate.hw.deploy import cli as deploy_cli
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish_cli.register_feed(feed_commands)
     gateway_cli.register_book(commands)
     gateway_cli_net.register(commands)
+    risk_cli.register(commands)
     hw_cli.register(commands)
     deploy_cli.register(commands)
     gpu_cli.register(commands)

@@ -179,3 +179,30 @@ def test_ngctl_without_a_server_fails_cleanly(capsys: pytest.CaptureFixture[str]
                        "status"])
     assert code == 1
     assert capsys.readouterr().err
+
+
+def test_risk_check_through_the_nanogate_command(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(
+        "global: {kill_switch: false}\n"
+        "instruments:\n"
+        "  - {stock_locate: 1, reference_price: 1500000, collar_bps: 500, max_qty: 10000,\n"
+        "     max_notional: 10000000000, max_long: 50000, max_short: 50000,\n"
+        "     restricted: false, halted: false}\n"
+        "accounts:\n"
+        "  - {account: 7, credit_limit: 50000000000, rate_per_s: 1000, burst: 50,\n"
+        "     halted: false, reduce_only: false}\n")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("client_order_id,account,stock_locate,side,quantity,price\n"
+                      "1,7,1,buy,100,1500000\n"
+                      "2,7,1,buy,10001,1500000\n"
+                      "3,8,1,sell,1,1500000\n")
+    code, out, _ = run(capsys, "risk", "check", "--orders", str(orders), "--limits",
+                       str(limits))
+    assert code == 0
+    decisions = [json.loads(line) for line in out.splitlines()]
+    assert [d["client_order_id"] for d in decisions] == [1, 2, 3]
+    assert decisions[0]["accepted"] is True and decisions[0]["reasons"] == []
+    assert decisions[1]["accepted"] is False and "max_qty" in decisions[1]["reasons"]
+    assert decisions[2]["reasons"] == ["halted"]  # account 8 is not listed
