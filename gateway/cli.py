@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TextIO
 
+from nanogate.gateway import argtypes
 from nanogate.gateway.feed.source import FeedFile, FeedFormatError, open_feed
 from nanogate.proto.faults import Fault
 from nanogate.proto.itch import MESSAGES
@@ -37,7 +38,7 @@ def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     decode.add_argument("file", metavar="FILE", help=_FILE_HELP)
     decode.add_argument("-o", "--output", choices=("jsonl", "table"), default="jsonl",
                         help="output format (default: jsonl)")
-    decode.add_argument("--limit", type=_non_negative, metavar="N",
+    decode.add_argument("--limit", type=argtypes.non_negative_int, metavar="N",
                         help="stop after N messages")
     decode.add_argument("--type", dest="types", metavar="T", action="append",
                         help="only messages of this type character (repeatable)")
@@ -71,24 +72,12 @@ def register_book(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     book.add_argument("file", metavar="FILE", help=_FILE_HELP)
     book.add_argument("--stock", required=True, metavar="SYMBOL",
                       help="the instrument, as named in the Stock Directory (R) messages")
-    book.add_argument("--depth", type=_positive, default=5, metavar="N",
+    book.add_argument("--depth", type=argtypes.positive_int, default=5, metavar="N",
                       help="price levels per side (default: 5)")
     book.add_argument("--json", action="store_true", help="print one JSON object")
     book.set_defaults(handler=_book)
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
 
 
 def _open(path: str) -> FeedFile | None:

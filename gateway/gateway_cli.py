@@ -9,56 +9,14 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from nanogate.gateway.net.addr import Endpoint, parse_endpoint
+from nanogate.gateway import argtypes
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _endpoint(text: str) -> Endpoint:
-    try:
-        return parse_endpoint(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not a probability (0..1)")
-    return value
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} outside 0..65535")
-    return value
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,9 +33,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog="example:\n  nanogate gateway run --line-a 239.1.1.1:5001 --line-b 239.1.1.2:5002"
                " \\\n      --rewinder 127.0.0.1:6000 --dump out.jsonl --exit-on-end-of-session",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--line-a", type=_endpoint, required=True, metavar="GROUP:PORT")
-    run.add_argument("--line-b", type=_endpoint, metavar="GROUP:PORT")
-    run.add_argument("--rewinder", type=_endpoint, metavar="HOST:PORT",
+    run.add_argument("--line-a", type=argtypes.endpoint, required=True, metavar="GROUP:PORT")
+    run.add_argument("--line-b", type=argtypes.endpoint, metavar="GROUP:PORT")
+    run.add_argument("--rewinder", type=argtypes.endpoint, metavar="HOST:PORT",
                      help="MoldUDP64 retransmission server; without it gaps are declared lost")
     run.add_argument("--interface", default="127.0.0.1", metavar="ADDR",
                      help="address of the interface to join on (default: 127.0.0.1)")
@@ -86,7 +44,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      help="append every message, as `nanogate feed decode` prints it")
     run.add_argument("--exit-on-end-of-session", action="store_true",
                      help="exit once the end of session is reached and every message applied")
-    run.add_argument("--metrics-port", type=_port, metavar="N",
+    run.add_argument("--metrics-port", type=argtypes.port, metavar="N",
                      help="serve Prometheus /metrics on --interface:N (0: any free port)")
     run.add_argument("--record", type=Path, metavar="DIR",
                      help="write what each line received to DIR/line-a.pcap, line-b.pcap, "
@@ -96,15 +54,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--replay", type=Path, metavar="FILE",
                      help="put a capture or BinaryFILE through the gateway instead of the "
                           "network, then exit")
-    run.add_argument("--gap-wait-ms", type=_non_negative_float, default=2.0,
+    run.add_argument("--gap-wait-ms", type=argtypes.non_negative_float, default=2.0,
                      help="how long the other line gets to fill a gap (default: 2)")
-    run.add_argument("--request-timeout-ms", type=_non_negative_float, default=50.0,
+    run.add_argument("--request-timeout-ms", type=argtypes.non_negative_float, default=50.0,
                      help="retransmission request timeout (default: 50)")
     run.add_argument("--max-retries", type=int, default=3, metavar="N",
                      help="retries per gap before it is declared lost (default: 3)")
-    run.add_argument("--max-request", type=_positive_int, default=1000, metavar="N",
+    run.add_argument("--max-request", type=argtypes.positive_int, default=1000, metavar="N",
                      help="messages per request at most (default: 1000)")
-    run.add_argument("--duration", type=_non_negative_float, metavar="S",
+    run.add_argument("--duration", type=argtypes.non_negative_float, metavar="S",
                      help="stop after S seconds")
     run.add_argument("--busy-poll", action="store_true",
                      help="the receive process spins instead of sleeping (one core)")
@@ -118,12 +76,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Publish a synthetic session on two loopback multicast lines with LOSS "
                     "on each, recover from the rewinder, and report throughput, loss and "
                     "latency (kernel receive timestamp -> book applied).")
-    bench.add_argument("--messages", type=_positive_int, default=1_000_000, metavar="N")
-    bench.add_argument("--loss", type=_probability, default=0.05, metavar="P",
+    bench.add_argument("--messages", type=argtypes.positive_int, default=1_000_000, metavar="N")
+    bench.add_argument("--loss", type=argtypes.probability, default=0.05, metavar="P",
                        help="loss probability on each line (default: 0.05)")
-    bench.add_argument("--rate", type=_non_negative_float, metavar="MSG_PER_S",
+    bench.add_argument("--rate", type=argtypes.non_negative_float, metavar="MSG_PER_S",
                        help="publish rate (default: as fast as the publisher goes)")
-    bench.add_argument("--instruments", type=_positive_int, default=64, metavar="K")
+    bench.add_argument("--instruments", type=argtypes.positive_int, default=64, metavar="K")
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--device", choices=("software", "rtl-sim"), default="software")
     bench.add_argument("--no-books", action="store_true",

@@ -5,34 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nanogate.gateway.net.addr import Endpoint, parse_endpoint
-
-
-def _endpoint(text: str) -> Endpoint:
-    try:
-        return parse_endpoint(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not a probability (0..1)")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be > 0")
-    return value
+from nanogate.gateway import argtypes
 
 
 def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,22 +23,22 @@ def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     publish.add_argument("--synthetic", type=int, metavar="N",
                          help="publish a synthetic session of N messages instead of FILE")
     publish.add_argument("--instruments", type=int, default=8, metavar="K")
-    publish.add_argument("--line-a", type=_endpoint, required=True, metavar="GROUP:PORT")
-    publish.add_argument("--line-b", type=_endpoint, metavar="GROUP:PORT")
+    publish.add_argument("--line-a", type=argtypes.endpoint, required=True, metavar="GROUP:PORT")
+    publish.add_argument("--line-b", type=argtypes.endpoint, metavar="GROUP:PORT")
     publish.add_argument("--interface", default="127.0.0.1", metavar="ADDR",
                          help="address of the interface to send from (default: 127.0.0.1)")
-    publish.add_argument("--rate", type=_positive, metavar="MSG_PER_S",
+    publish.add_argument("--rate", type=argtypes.positive_float, metavar="MSG_PER_S",
                          help="messages per second (default: as fast as possible)")
     publish.add_argument("--batch", type=int, default=0xFFFE, metavar="N",
                          help="messages per packet at most (default: as many as fit 1400 B)")
-    publish.add_argument("--loss", type=_probability, default=0.0, metavar="P")
-    publish.add_argument("--dup", type=_probability, default=0.0, metavar="P")
-    publish.add_argument("--reorder", type=_probability, default=0.0, metavar="P")
-    publish.add_argument("--loss-b", type=_probability, metavar="P",
+    publish.add_argument("--loss", type=argtypes.probability, default=0.0, metavar="P")
+    publish.add_argument("--dup", type=argtypes.probability, default=0.0, metavar="P")
+    publish.add_argument("--reorder", type=argtypes.probability, default=0.0, metavar="P")
+    publish.add_argument("--loss-b", type=argtypes.probability, metavar="P",
                          help="line B's loss when it differs from --loss")
     publish.add_argument("--seed", type=int, default=1)
     publish.add_argument("--session", metavar="NAME", help="MoldUDP64 session name")
-    publish.add_argument("--rewinder-listen", type=_endpoint, metavar="HOST:PORT",
+    publish.add_argument("--rewinder-listen", type=argtypes.endpoint, metavar="HOST:PORT",
                          help="serve retransmission requests here")
     publish.add_argument("--rewinder-off", action="store_true",
                          help="read requests but never answer (to test the failure path)")
