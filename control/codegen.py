@@ -83,17 +83,3 @@ def generated() -> dict[str, Callable[[], str]]:
         for proto in proto_files() for suffix in SUFFIXES}
     entries["docs/strategy.schema.json"] = render_schema
     return entries
-
-
-def main() -> int:
-    """Write the stubs and the schema (until ``nanogate.codegen`` lists them)."""
-    for relative, render in generated().items():
-        path = ROOT / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render())
-        print(f"wrote {relative}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
