@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -70,6 +70,22 @@ class OpenOrder:
     price: int
 
 
+#: Told of every state change after it is committed: (action, detail). Called with the
+#: plane's lock held, so a listener must not block (queue the work and return).
+Listener = Callable[[str, dict[str, Any]], None]
+#: Fills in the parts of Status the plane does not own (feed lines, stage latencies).
+StatusSource = Callable[[pb.Status], None]
+
+
+class OrderEntry(Protocol):
+    """The gateway's order router, as mass cancel sees it."""
+
+    def cancel_orders(self, account: int | None, locate: int | None, side: Side | None,
+                      reason: str) -> list[int]:
+        """Cancel the live orders that match; returns their client order ids."""
+        ...
+
+
 def _target_text(target: pb.Target, locate: int | None) -> str:
     if target.scope == pb.SCOPE_GLOBAL:
         return "global"
@@ -88,7 +104,21 @@ class ControlPlane:
         self.started = time.monotonic()
         self.instruments, self.accounts = table_sizes(engine)
         self.open_orders: dict[tuple[int, int], OpenOrder] = {}
+        self.listeners: list[Listener] = []
+        self.status_sources: list[StatusSource] = []
+        self.order_entry: OrderEntry | None = None
         self.restore()
+
+    # --- what the gateway attaches ------------------------------------------------------
+
+    def publish(self, events: Sequence[NewEvent], actor: str = "gateway") -> None:
+        """Events from the data path (gaps, alerts, fills, breaches): no state change."""
+        if events:
+            self.store.add_events(events, actor)
+
+    def _changed(self, action: str, detail: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(action, detail)
 
     # --- state -> device ------------------------------------------------------------
 
@@ -330,6 +360,8 @@ class ControlPlane:
             for account_key in changes:
                 if account_key.startswith("account/"):
                     self._push_account(int(account_key.split("/")[1]))
+            self._changed("apply_strategy", {"name": spec.name, "document": spec.document,
+                                             "generation": value["generation"]})
             return pb.ApplyStrategyResponse(strategy=self._strategy_message(value), result=result)
 
     def get_strategy(self, name: str) -> pb.Strategy:
@@ -353,6 +385,7 @@ class ControlPlane:
                 changes[account_key] = None  # the account goes unlisted: its orders halt
             self.store.change(actor, "delete_strategy", f"strategy/{name}", changes,
                               [NewEvent("strategy", f"strategy {name} deleted", {"name": name})])
+            self._changed("delete_strategy", {"name": name, "account": value["account"]})
             self._push_account(value["account"])
             return pb.DeleteStrategyResponse(strategy=self._strategy_message(value))
 
@@ -394,6 +427,8 @@ class ControlPlane:
             what = _target_text(request.target, locate)
             self.store.change(actor, "halt", key, {key: value}, [
                 NewEvent("halt", f"{what} halted: {request.reason}", {"target": what, **value})])
+            self._changed("halt", {"target": what, "account": request.target.account,
+                                   "stock_locate": locate, "reason": request.reason})
             return pb.HaltResponse(halt=self._halt_message(key, value), changed=True,
                                    register_ns=elapsed)
 
@@ -408,6 +443,8 @@ class ControlPlane:
                                                         if request.reason else ""),
                          {"target": what, "reason": request.reason})])
             self._push_halt(request.target, locate, False)
+            self._changed("resume", {"target": what, "account": request.target.account,
+                                     "stock_locate": locate})
             return pb.ResumeResponse(changed=True)
 
     def _halt_message(self, key: str, value: dict[str, Any]) -> pb.Halt:
@@ -442,6 +479,8 @@ class ControlPlane:
             else:
                 self.store.change(actor, "reduce_only_off", key, {key: None}, events)
                 self._push_account(request.account)
+            self._changed("reduce_only", {"account": request.account,
+                                          "enabled": request.enabled})
             return pb.ReduceOnlyResponse(changed=True)
 
     def trading_state(self) -> pb.TradingState:
@@ -503,6 +542,10 @@ class ControlPlane:
                        "stock_locate": locate, "side": pb.Side.Name(request.side),
                        "reason": request.reason}
             ids = [o.client_order_id for o in chosen]
+            if self.order_entry is not None:  # the gateway's live orders at the venue
+                ids += self.order_entry.cancel_orders(
+                    request.account if request.HasField("account") else None, locate, side,
+                    request.reason or "mass cancel")
             self.store.record(actor, "mass_cancel", "orders", {"filters": filters},
                               {"cancelled": ids},
                               [NewEvent("cancel", f"mass cancel: {len(ids)} order(s)",
@@ -556,8 +599,11 @@ class ControlPlane:
     def status(self) -> pb.Status:
         with self.lock:
             counters = self.engine.counters()
-        return pb.Status(version=__version__, device=self.device,
-                         uptime_s=time.monotonic() - self.started, risk_counters=counters,
-                         latencies=self.latencies.summary(),
-                         last_event_id=self.store.last_event_id(),
-                         audit_rows=self.store.audit_count())
+        status = pb.Status(version=__version__, device=self.device,
+                           uptime_s=time.monotonic() - self.started, risk_counters=counters,
+                           latencies=self.latencies.summary(),
+                           last_event_id=self.store.last_event_id(),
+                           audit_rows=self.store.audit_count())
+        for source in self.status_sources:
+            source(status)
+        return status
