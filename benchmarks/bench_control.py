@@ -2,13 +2,16 @@
 
 The server stamps each call when the auth interceptor first sees it and again when
 the risk engine's register write returns (``HaltResponse.register_ns``); the round
-trip seen by the client is printed beside it. Loopback, software device, one client.
+trip seen by the client is printed beside it. Loopback, software device, one client
+in its own process (as an operator's ngctl would be), so the client's Python does not
+compete with the server's for the GIL.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -28,6 +31,25 @@ from nanogate.proto.controlapi import control_pb2_grpc as rpc
 TOKEN = "bench-token-0123456789abcdef"
 
 
+def _client(port: int, halts: int) -> tuple[list[int], list[int]]:
+    auth = (("authorization", f"Bearer {TOKEN}"),)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        risk, trading = rpc.RiskServiceStub(channel), rpc.TradingServiceStub(channel)
+        risk.SetInstrumentLimits(pb.SetInstrumentLimitsRequest(
+            limits=pb.InstrumentLimits(symbol="AAPL", stock_locate=1, max_qty=1000),
+            register_symbol=True), metadata=auth, timeout=10)
+        target = pb.Target(scope=pb.SCOPE_INSTRUMENT, symbol="AAPL")
+        server_ns, client_ns = [], []
+        for index in range(halts):
+            started = time.perf_counter_ns()
+            reply = trading.Halt(pb.HaltRequest(target=target, reason=f"bench {index}"),
+                                 metadata=auth, timeout=10)
+            client_ns.append(time.perf_counter_ns() - started)
+            server_ns.append(reply.register_ns)
+            trading.Resume(pb.ResumeRequest(target=target), metadata=auth, timeout=10)
+    return server_ns, client_ns
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--halts", type=int, default=1000)
@@ -39,21 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         plane = ControlPlane(store, open_device(args.device).risk_engine(), args.device)
         tokens = {hashlib.sha256(TOKEN.encode()).digest(): Identity("bench", "admin")}
         server, port = build_server(plane, tokens, "127.0.0.1:0")
-        auth = (("authorization", f"Bearer {TOKEN}"),)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            risk, trading = rpc.RiskServiceStub(channel), rpc.TradingServiceStub(channel)
-            risk.SetInstrumentLimits(pb.SetInstrumentLimitsRequest(
-                limits=pb.InstrumentLimits(symbol="AAPL", stock_locate=1, max_qty=1000),
-                register_symbol=True), metadata=auth, timeout=10)
-            target = pb.Target(scope=pb.SCOPE_INSTRUMENT, symbol="AAPL")
-            server_ns, client_ns = [], []
-            for index in range(args.halts):
-                started = time.perf_counter_ns()
-                reply = trading.Halt(pb.HaltRequest(target=target, reason=f"bench {index}"),
-                                     metadata=auth, timeout=10)
-                client_ns.append(time.perf_counter_ns() - started)
-                server_ns.append(reply.register_ns)
-                trading.Resume(pb.ResumeRequest(target=target), metadata=auth, timeout=10)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            server_ns, client_ns = pool.apply(_client, (port, args.halts))
         server.stop(None)
         store.close()
     print(f"{args.halts} halts, device {args.device}, sqlite synchronous={args.synchronous}")

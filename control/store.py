@@ -110,6 +110,9 @@ class Store:
             raise StoreError(f"{self.path}: {error}") from None
         self._lock = threading.RLock()
         self._listeners: list[threading.Condition] = []
+        # The state table mirrored in memory: reads on the halt path cost no query. One
+        # process owns a store file (the server), so the mirror cannot go stale.
+        self._state: dict[str, str] = dict(self._db.execute("SELECT key, value FROM state"))
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -127,15 +130,12 @@ class Store:
     # --- state ----------------------------------------------------------------------
 
     def get(self, key: str) -> Any:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        text = self._state.get(key)
+        return None if text is None else json.loads(text)
 
     def items(self, prefix: str) -> dict[str, Any]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key",
-                (prefix, prefix + "\uffff")).fetchall()
+            rows = sorted((k, v) for k, v in self._state.items() if k.startswith(prefix))
         return {key: json.loads(value) for key, value in rows}
 
     def change(self, actor: str, action: str, target: str, changes: dict[str, Any],
@@ -164,6 +164,11 @@ class Store:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            for key, value in changes.items():  # committed: the mirror follows
+                if value is None:
+                    self._state.pop(key, None)
+                else:
+                    self._state[key] = canonical(value)
         self._notify()
         return row
 
