@@ -33,6 +33,7 @@ class RejectSource(enum.StrEnum):
     VENUE = "venue"  # the venue sent a Rejected message (reason: its reject code)
     DISCONNECT = "disconnect"  # the session was lost before the venue answered
     HALTED = "halted"  # the control plane halted the strategy before it was sent
+    INVALID = "invalid"  # the router refused it: out of range, unknown order, id in use
 
 
 class Liquidity(enum.StrEnum):
