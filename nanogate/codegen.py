@@ -30,6 +30,12 @@ def _feed_docs() -> str:
             f"## TotalView-ITCH 5.0 messages\n\n{markdown_table()}")
 
 
+def _records_doc() -> str:
+    from nanogate.control.archive import render_doc
+
+    return render_doc()  # the hand-written page with its schema section regenerated
+
+
 def _control_plane() -> dict[str, Callable[[], str]]:
     from nanogate.control.codegen import generated
 
@@ -40,6 +46,7 @@ def _control_plane() -> dict[str, Callable[[], str]]:
 GENERATED: dict[str, Callable[[], str]] = {
     "gateway/feed/_fastdecode_generated.py": _fast_decoder,
     "docs/feed-formats.md": _feed_docs,
+    "docs/records.md": _records_doc,
     **_control_plane(),  # gRPC stubs from proto/nanogate/v1/*.proto, the strategy JSON schema
 }
 
