@@ -135,17 +135,17 @@ class _Collector(Collector):
             alerts.add_metric([kind], count)
         yield alerts
         for part, snapshot in sorted(self._t.counters.items()):
-            for name, value in sorted(snapshot().items()):
-                family = CounterMetricFamily(f"{p}_{part}_{name}", f"{part} counter {name}")
-                family.add_metric([], value)
-                yield family
+            for name, count in sorted(snapshot().items()):
+                counter = CounterMetricFamily(f"{p}_{part}_{name}", f"{part} counter {name}")
+                counter.add_metric([], count)
+                yield counter
         for name, gauge_snapshot in sorted(self._t.gauges.items()):
             rows = gauge_snapshot()
             labels = [key for key, _ in next(iter(rows))] if rows else []
-            family = GaugeMetricFamily(f"{p}_{name}", name.replace("_", " "), labels=labels)
+            gauge = GaugeMetricFamily(f"{p}_{name}", name.replace("_", " "), labels=labels)
             for key, value in rows.items():
-                family.add_metric([v for _, v in key], value)
-            yield family
+                gauge.add_metric([v for _, v in key], value)
+            yield gauge
 
 
 class TelemetryServer:

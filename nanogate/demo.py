@@ -1,4 +1,7 @@
-"""``nanogate demo``: the feed pipeline end to end, on the sample and on a synthetic day.
+"""``nanogate demo``: the whole gateway live (:func:`run_live_demo`), or the feed alone.
+
+``--feed-only`` (:func:`run_demo`) runs the feed pipeline end to end, on the sample
+and on a synthetic day:
 
 1. Decode the public sample (a BinaryFILE with zero length prefixes) with both
    decoders and insist they agree.
@@ -11,10 +14,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,3 +171,85 @@ def _synthetic_stage(work: Path, messages: int, seed: int) -> None:
     print(f"  books built in {book_s:.2f} s ({len(decoded.events) / book_s / 1e6:.2f} M events/s)")
     print(f"  message mix: {mix}")
     _books_table(books, len(decoded.events))
+
+
+# --- the live demo: every part on loopback ------------------------------------------------
+
+def run_live_demo(args: argparse.Namespace) -> int:
+    """``nanogate demo``: trade live for ``--duration`` seconds; print and write the results."""
+    from nanogate.control.report import ReportError, compliance
+    from nanogate.dashboard import Dashboard
+    from nanogate.live import EXAMPLE_STRATEGIES, LiveConfig, LiveSession, write_json
+
+    problems = [text for bad, text in (
+        (args.duration <= 0, "--duration must be > 0 seconds"),
+        (not 0.0 <= args.loss < 1.0, "--loss must be a probability in [0, 1)"),
+        (not 1 <= args.instruments <= 1000, "--instruments must be 1..1000"),
+        (args.rate <= 0, "--rate must be > 0 messages/s")) if bad]
+    if problems:
+        print(f"nanogate demo: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    workdir = Path(args.workdir) if args.workdir else None
+    if args.report and workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="nanogate-demo-"))  # the report reads it
+    config = LiveConfig(duration_s=args.duration, device=args.device, loss=args.loss,
+                        instruments=args.instruments, rate=args.rate, seed=args.seed,
+                        strategies=Path(args.strategies) if args.strategies
+                        else EXAMPLE_STRATEGIES, workdir=workdir, control_listen=args.listen)
+    session = LiveSession(config, say=lambda text: print(text, file=sys.stderr))
+    try:
+        print(f"nanogate demo: generating a {config.rate * config.duration_s:,.0f}-message "
+              f"session over {config.instruments} instruments and starting every part...",
+              file=sys.stderr)
+        session.start()
+        print(f"nanogate demo: control plane on {session.control_address}, development "
+              f"token:\n  export NANOGATE_ADDR={session.control_address} "
+              f"NANOGATE_TOKEN={session.token}\n  then e.g. `ngctl status`, "
+              "`ngctl halt --all --reason drill --yes`, `ngctl events --follow`\n"
+              f"  telemetry: http://127.0.0.1:{session.metrics.port}/metrics and /health",
+              file=sys.stderr, flush=True)
+        if sys.stdout.isatty():
+            time.sleep(2.0)  # time to read the address before the dashboard takes the screen
+        summary = session.run(Dashboard())
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f"nanogate demo: {error}", file=sys.stderr)
+        session.close()
+        return 1
+    except KeyboardInterrupt:
+        summary = session.summary()
+        print("nanogate demo: interrupted; summary so far", file=sys.stderr)
+    finally:
+        session.stop.set()
+    session.close()
+    _print_summary(summary)
+    if args.json:
+        write_json(Path(args.json), summary)
+        print(f"nanogate demo: summary written to {args.json}")
+    if args.report:
+        assert workdir is not None
+        try:
+            result = compliance(date.today(), workdir / "archive", workdir / "control.db",
+                                Path(args.report))
+        except ReportError as error:
+            print(f"nanogate demo: report: {error}", file=sys.stderr)
+            return 1
+        print(f"nanogate demo: report: {result.message}")
+    return 0
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    feed, orders = summary["feed"], summary["orders"]
+    _section(f"summary ({summary['duration_s']:.1f} s, device {summary['device']})")
+    print(f"  feed: {feed['messages']:,} of {feed['published']:,} messages applied, "
+          f"{feed['recovered']:,} recovered from the rewinder, {feed['duplicates']:,} "
+          f"duplicate packets dropped, {feed['gaps_lost']} gap(s) lost")
+    print(f"  orders: {orders['sent']:,} sent, {orders['cancels']:,} cancels, "
+          f"{orders['fills']:,} fills, rejects {orders['rejects'] or 'none'}")
+    print(f"  {'stage':<15}{'count':>9}{'p50 us':>10}{'p99 us':>10}{'p99.9 us':>10}")
+    for stage, p in summary["latency_us"].items():
+        print(f"  {stage:<15}{int(p['count']):>9,}{p['p50']:>10.1f}{p['p99']:>10.1f}"
+              f"{p['p99.9']:>10.1f}")
+    for name, pnl in summary["pnl"].items():
+        print(f"  strategy {name}: PnL ${pnl:,.2f}")
+    for line in summary["breaches"]:
+        print(f"  breach: {line}")

@@ -15,11 +15,15 @@ never take more shares than it has left; an order executed in full, deleted or
 replaced is gone; order reference numbers strictly increase. Prices sit on a
 one-cent grid around a per-instrument reference price (the "mid") that
 random-walks: a buy is added below the mid at the time, a sell above it. Old
-orders keep their price while the mid moves on and there is no matching
-engine, so the book may cross; executions pick resting orders at random, not
-from the top of the book. Trades (P) name order reference 0, as NASDAQ's feed
-does for non-displayed orders. Timestamps are non-decreasing nanoseconds since
-midnight: bursty arrivals, denser near the open and the close.
+orders keep their price while the mid moves on, so a new order can be priced
+through the other side: it then executes, as a marketable order does, against
+the oldest order at the other side's best price (one E for the shares the two
+have in common; the rest is not added, as for an immediate-or-cancel order),
+and a replace priced through the other side is moved a tick inside it. So no
+book is ever crossed or locked. Other executions (E, C) pick resting orders at
+random, not from the top of the book. Trades (P) name order reference 0, as
+NASDAQ's feed does for non-displayed orders. Timestamps are non-decreasing
+nanoseconds since midnight: bursty arrivals, denser near the open and the close.
 
 Speed: the book state is walked by one compiled loop (numba) over random
 numbers drawn in bulk, a chunk at a time, and each message type is encoded
@@ -82,7 +86,7 @@ _MIN_MID_TICKS = 300  # keeps every buy price, mid - (1 + offset) ticks, above z
 _MAX_MID_TICKS = 1_000_000  # $10,000: far below the u32 price limit
 _MAX_OFFSET_TICKS = 200
 _MEAN_OFFSET_TICKS = 4.0
-_LIVE_ORDERS_PER_INSTRUMENT = 256  # book size the session settles at
+_LIVE_ORDERS_PER_INSTRUMENT = 256  # book size an active instrument settles at
 _MAX_LIVE_ORDERS = 1 << 20
 _FULL_EXECUTION_PROBABILITY = 0.55
 _CHUNK = 1 << 18  # body messages per chunk: fixed, so the random draws (and bytes) are too
@@ -117,8 +121,17 @@ def fixed_overhead(instruments: int) -> int:
     return 2 * instruments + 6
 
 
+#: The first instruments of a session carry familiar tickers, so the example strategy
+#: specs (examples/strategies) trade a synthetic session as they would a real one.
+TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "INTC", "NFLX",
+           "ADBE", "CSCO", "PEP", "COST", "AVGO", "QCOM")
+
+
 def symbol(locate: int) -> str:
-    """The ticker of stock locate ``locate`` (1-based): SYM0001 .. SYM65535."""
+    """The ticker of stock locate ``locate`` (1-based): AAPL, MSFT, ... (:data:`TICKERS`),
+    then SYM0017 .. SYM65535."""
+    if 1 <= locate <= len(TICKERS):
+        return TICKERS[locate - 1]
     return f"SYM{locate:04d}"
 
 
@@ -328,25 +341,41 @@ _DRAWS = 7
 _BIT_BUY = 1
 _STEP_DOWN = 15  # bits 3..10 (0..255): below this the mid steps down a tick, ...
 _STEP_UP = 256 - 15  # ... at or above this up (15/256, about 6% each way)
+_BUY, _SELL = 66, 83  # 'B', 'S'
+_NO_ASK = 1 << 62  # best ask of an instrument with no sell order: above every price
+_NO_BID = 0  # best bid of an instrument with no buy order: below every price
+
+# the live orders: instrument s owns rows [s * per, s * per + count[s]) of the ORDER_* rows
+# of ``orders``, so its best bid and ask are found by scanning at most ``per`` rows
+_ORDER_REF, _ORDER_SIDE, _ORDER_SHARES, _ORDER_PRICE, _ORDER_POSITION = range(5)
+_ORDER_FIELDS = 5
+# per instrument: live orders, best bid, best ask (price(4))
+_INST_COUNT, _INST_BID, _INST_ASK = range(3)
+_INST_FIELDS = 3
 
 
 @numba.njit(cache=True, nogil=True)
 def _walk_book(  # type: ignore[no-untyped-def]
         draws, bits, kind_cdf, kind_types, instrument_cdf,
-        mids, book_ref, book_locate, book_side, book_shares, book_price, state,
+        mids, orders, inst, live_rows, state,
         out_type, out_locate, out_tracking, out_ref, out_new_ref, out_side, out_shares,
         out_price, out_match):
     """Turn one chunk of random draws into book-consistent messages, written to ``out_*``.
 
-    The live orders are the first ``state[0]`` rows of the ``book_*`` arrays
-    (a removed order's row takes the last one), so any live order can be
-    picked in O(1). ``state``: [live orders, last order reference, last match
-    number], carried from chunk to chunk.
+    ``orders`` holds the live orders, instrument by instrument (see _ORDER_*);
+    ``live_rows[:state[0]]`` lists their rows, so that a cancel or an execution
+    picks any live order in O(1). ``state``: [live orders, last order
+    reference, last match number], carried from chunk to chunk.
+
+    The books never cross or lock: an add priced through the other side's best
+    price executes against its oldest order there instead (an E for what the
+    two have in common; the rest of the incoming order is not added, as for an
+    IOC), and a replace priced through it is re-priced a tick inside it.
     """
     live = state[0]
     last_ref = state[1]
     last_match = state[2]
-    capacity = book_ref.shape[0]
+    per = orders.shape[1] // inst.shape[1]
     last_kind = kind_cdf.shape[0] - 1
     for i in range(bits.shape[0]):
         u = draws[_DRAW_KIND, i]
@@ -355,8 +384,6 @@ def _walk_book(  # type: ignore[no-untyped-def]
             k += 1
         if live == 0 and _E <= k <= _U:
             k = _A  # nothing to execute, cancel or replace yet
-        elif live >= capacity and k <= _F:
-            k = _D  # book at its target size: take one off instead
         b = bits[i]
         out_tracking[i] = (b >> 11) & 7
         step_bits = (b >> 3) & 255
@@ -367,43 +394,75 @@ def _walk_book(  # type: ignore[no-untyped-def]
                 s = instrument_cdf.shape[0] - 1  # a draw on the CDF's rounding edge
             mid = _step_mid(mids, s, step)
             lot = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
-            side = 66 if b & _BIT_BUY else 83  # 'B' / 'S'
+            side = _BUY if b & _BIT_BUY else _SELL
             out_locate[i] = s + 1
-            if k <= _F:
-                last_ref += 1 + ((b >> 1) & 3)  # strictly increasing, with small gaps
+            if k <= _F and inst[_INST_COUNT, s] >= per:
+                k = _D  # the instrument's book at its target size: take an order off instead
+            elif k <= _F:
                 price = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]))
-                book_ref[live] = last_ref
-                book_locate[live] = s + 1
-                book_side[live] = side
-                book_shares[live] = lot
-                book_price[live] = price
+                if (price >= inst[_INST_ASK, s]) if side == _BUY else \
+                        (price <= inst[_INST_BID, s]):
+                    # marketable: it executes against the oldest order at the best price
+                    row = _oldest_at_best(orders, inst, s, per, _SELL if side == _BUY else _BUY)
+                    done = min(lot, orders[_ORDER_SHARES, row])
+                    last_match += 1
+                    out_type[i] = 69  # 'E'
+                    out_ref[i] = orders[_ORDER_REF, row]
+                    out_shares[i] = done
+                    out_match[i] = last_match
+                    if done < orders[_ORDER_SHARES, row]:
+                        orders[_ORDER_SHARES, row] -= done
+                    else:
+                        live = _remove(orders, inst, live_rows, live, s, per, row)
+                    continue
+                last_ref += 1 + ((b >> 1) & 3)  # strictly increasing, with small gaps
+                row = s * per + inst[_INST_COUNT, s]
+                inst[_INST_COUNT, s] += 1
+                orders[_ORDER_REF, row] = last_ref
+                orders[_ORDER_SIDE, row] = side
+                orders[_ORDER_SHARES, row] = lot
+                orders[_ORDER_PRICE, row] = price
+                orders[_ORDER_POSITION, row] = live
+                live_rows[live] = row
                 live += 1
+                if side == _BUY and price > inst[_INST_BID, s]:
+                    inst[_INST_BID, s] = price
+                elif side == _SELL and price < inst[_INST_ASK, s]:
+                    inst[_INST_ASK, s] = price
                 out_ref[i] = last_ref
                 out_side[i] = side
                 out_shares[i] = lot
                 out_price[i] = price
+                out_type[i] = kind_types[k]
+                continue
             elif k == _P:  # a hidden order executed: close to the mid
                 last_match += 1
                 out_side[i] = side
                 out_shares[i] = lot
                 out_price[i] = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]) // 4)
                 out_match[i] = last_match
+                out_type[i] = kind_types[k]
+                continue
             elif k == _Q:
                 last_match += 1
                 out_shares[i] = lot * 20
                 out_price[i] = mid * TICK
                 out_match[i] = last_match
+                out_type[i] = kind_types[k]
+                continue
             else:  # I: imbalance details are drawn afterwards, around this reference
                 out_shares[i] = lot * 10
                 out_price[i] = mid * TICK
-            out_type[i] = kind_types[k]
-            continue
+                out_type[i] = kind_types[k]
+                continue
         j = np.int64(draws[_DRAW_PICK, i] * live)
         if j >= live:
             j = live - 1
-        left = book_shares[j]
-        out_locate[i] = book_locate[j]
-        out_ref[i] = book_ref[j]
+        row = live_rows[j]
+        s = row // per
+        left = orders[_ORDER_SHARES, row]
+        out_locate[i] = s + 1
+        out_ref[i] = orders[_ORDER_REF, row]
         if k == _X and left < 2:
             k = _D  # a one-share order cannot be cancelled in part
         f = draws[_DRAW_FRACTION, i]
@@ -417,7 +476,7 @@ def _walk_book(  # type: ignore[no-untyped-def]
             out_shares[i] = done
             out_match[i] = last_match
             if k == _C:  # executed at a price other than the order's: a tick either way
-                price = book_price[j] + (TICK if (b >> 14) & 1 else -TICK)
+                price = orders[_ORDER_PRICE, row] + (TICK if (b >> 14) & 1 else -TICK)
                 out_price[i] = price if price >= TICK else TICK
             left -= done
         elif k == _X:
@@ -425,12 +484,23 @@ def _walk_book(  # type: ignore[no-untyped-def]
             out_shares[i] = done
             left -= done
         elif k == _U:  # new reference, shares and price; same side and instrument
-            mid = _step_mid(mids, book_locate[j] - 1, step)
+            mid = _step_mid(mids, s, step)
             last_ref += 1 + ((b >> 1) & 3)
-            price = _quote(mid, book_side[j], _offset(draws[_DRAW_OFFSET, i]))
+            side = orders[_ORDER_SIDE, row]
+            price = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]))
+            if side == _BUY and price >= inst[_INST_ASK, s]:
+                price = inst[_INST_ASK, s] - TICK  # a tick inside the other side
+            elif side == _SELL and price <= inst[_INST_BID, s]:
+                price = inst[_INST_BID, s] + TICK
             left = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
-            book_ref[j] = last_ref
-            book_price[j] = price
+            old = orders[_ORDER_PRICE, row]
+            orders[_ORDER_REF, row] = last_ref
+            orders[_ORDER_PRICE, row] = price
+            best = _INST_BID if side == _BUY else _INST_ASK
+            if old == inst[best, s]:
+                inst[best, s] = _best(orders, inst, s, per, side)
+            elif (price > inst[best, s]) if side == _BUY else (price < inst[best, s]):
+                inst[best, s] = price
             out_new_ref[i] = last_ref
             out_shares[i] = left
             out_price[i] = price
@@ -438,17 +508,60 @@ def _walk_book(  # type: ignore[no-untyped-def]
             left = 0
         out_type[i] = kind_types[k]
         if left > 0:
-            book_shares[j] = left
+            orders[_ORDER_SHARES, row] = left
         else:
-            live -= 1
-            book_ref[j] = book_ref[live]
-            book_locate[j] = book_locate[live]
-            book_side[j] = book_side[live]
-            book_shares[j] = book_shares[live]
-            book_price[j] = book_price[live]
+            live = _remove(orders, inst, live_rows, live, s, per, row)
     state[0] = live
     state[1] = last_ref
     state[2] = last_match
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _remove(orders, inst, live_rows, live, s, per, row):  # type: ignore[no-untyped-def]
+    """Take the order in ``row`` off instrument ``s``'s book; returns the new live count."""
+    # off the list of live rows: its last entry takes the freed place
+    live -= 1
+    position = orders[_ORDER_POSITION, row]
+    moved = live_rows[live]
+    live_rows[position] = moved
+    orders[_ORDER_POSITION, moved] = position
+    # off the instrument's rows: its last row moves into the hole
+    side = orders[_ORDER_SIDE, row]
+    price = orders[_ORDER_PRICE, row]
+    last = s * per + inst[_INST_COUNT, s] - 1
+    inst[_INST_COUNT, s] -= 1
+    if last != row:
+        for field in range(_ORDER_FIELDS):
+            orders[field, row] = orders[field, last]
+        live_rows[orders[_ORDER_POSITION, row]] = row
+    best = _INST_BID if side == _BUY else _INST_ASK
+    if price == inst[best, s]:  # it may have been the last order at the best price
+        inst[best, s] = _best(orders, inst, s, per, side)
+    return live
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _best(orders, inst, s, per, side):  # type: ignore[no-untyped-def]
+    """The best price on one side of instrument ``s``, by a scan of its rows."""
+    best = _NO_BID if side == _BUY else _NO_ASK
+    for row in range(s * per, s * per + inst[_INST_COUNT, s]):
+        if orders[_ORDER_SIDE, row] == side:
+            price = orders[_ORDER_PRICE, row]
+            if (price > best) if side == _BUY else (price < best):
+                best = price
+    return best
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _oldest_at_best(orders, inst, s, per, side):  # type: ignore[no-untyped-def]
+    """The row of the first order in time priority (lowest reference) at a side's best."""
+    best = inst[_INST_BID if side == _BUY else _INST_ASK, s]
+    found = -1
+    for row in range(s * per, s * per + inst[_INST_COUNT, s]):
+        if orders[_ORDER_SIDE, row] == side and orders[_ORDER_PRICE, row] == best and (
+                found < 0 or orders[_ORDER_REF, row] < orders[_ORDER_REF, found]):
+            found = row
+    return found
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -462,7 +575,7 @@ def _step_mid(mids, s, step):  # type: ignore[no-untyped-def]
 @numba.njit(cache=True, nogil=True, inline="always")
 def _quote(mid, side, offset):  # type: ignore[no-untyped-def]
     """A price(4) ``1 + offset`` ticks below (buy) or above (sell) the mid."""
-    ticks = mid - 1 - offset if side == 66 else mid + 1 + offset
+    ticks = mid - 1 - offset if side == _BUY else mid + 1 + offset
     return ticks * TICK
 
 
@@ -692,12 +805,14 @@ class _BodyGenerator:
         # mids from $5 to $500, log-uniform, on the cent grid (kept in ticks)
         self.mids = np.round(np.exp(rng.uniform(np.log(500), np.log(50_000), instruments))
                              ).astype(np.int64)
-        capacity = min(_LIVE_ORDERS_PER_INSTRUMENT * instruments, _MAX_LIVE_ORDERS)
-        self.book_ref = np.zeros(capacity, np.int64)
-        self.book_locate = np.zeros(capacity, np.int64)
-        self.book_side = np.zeros(capacity, np.int64)
-        self.book_shares = np.zeros(capacity, np.int64)
-        self.book_price = np.zeros(capacity, np.int64)
+        # each instrument's book holds at most `per` orders (the target it settles at)
+        per = max(1, min(_LIVE_ORDERS_PER_INSTRUMENT * instruments, _MAX_LIVE_ORDERS)
+                  // instruments)
+        self.orders = np.zeros((_ORDER_FIELDS, per * instruments), np.int64)
+        self.inst = np.zeros((_INST_FIELDS, instruments), np.int64)
+        self.inst[_INST_BID] = _NO_BID
+        self.inst[_INST_ASK] = _NO_ASK
+        self.live_rows = np.zeros(per * instruments, np.int64)
         first_ref = int(rng.integers(1_000, 100_000))
         first_match = int(rng.integers(1_000, 100_000))
         self.state = np.array([0, first_ref, first_match], np.int64)
@@ -713,8 +828,7 @@ class _BodyGenerator:
         bits = rng.bit_generator.random_raw(n).view(np.int64)
         columns = Columns.zeros(n)
         _walk_book(draws, bits, _KIND_CDF, _KIND_TYPES, self.instrument_cdf,
-                   self.mids, self.book_ref, self.book_locate, self.book_side,
-                   self.book_shares, self.book_price, self.state,
+                   self.mids, self.orders, self.inst, self.live_rows, self.state,
                    columns.msg_type, columns.stock_locate, columns.tracking_number,
                    columns.order_ref, columns.new_order_ref, columns.side, columns.shares,
                    columns.price, columns.match_number)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nanogate.gateway.book import BookSet
 from nanogate.gateway.feed import fast
 from nanogate.gateway.feed.source import open_feed
 from nanogate.proto import binaryfile, moldudp64
@@ -22,6 +24,7 @@ from nanogate.sim.synth import (
     fixed_overhead,
     generate_session,
     output_format,
+    symbol,
     write_synthetic,
 )
 
@@ -139,13 +142,18 @@ def test_exactly_n_messages(messages: int, instruments: int) -> None:
     assert len(binaryfile.frame(session.binaryfile_bytes()).messages) == messages
 
 
+def test_tickers_then_numbered_symbols() -> None:
+    assert [symbol(n) for n in (1, 2, 16, 17, 65535)] == ["AAPL", "MSFT", "QCOM", "SYM0017",
+                                                          "SYM65535"]
+
+
 def test_start_and_end_of_day_in_order() -> None:
     k = 5
     decoded = [decode_message(m) for m in generate_session(500, k, seed=1).messages()]
     assert [(m["type"], m.get("event_code")) for m in decoded[:2]] == [("S", "O"), ("S", "S")]
     directory, actions = decoded[2:2 + k], decoded[2 + k:2 + 2 * k]
     assert [(m["type"], m["stock_locate"], m["stock"]) for m in directory] == [
-        ("R", n, f"SYM{n:04d}") for n in range(1, k + 1)]
+        ("R", n, name) for n, name in enumerate(("AAPL", "MSFT", "NVDA", "AMZN", "GOOG"), 1)]
     assert [(m["type"], m["stock_locate"], m["trading_state"]) for m in actions] == [
         ("H", n, "T") for n in range(1, k + 1)]
     assert (decoded[2 + 2 * k]["type"], decoded[2 + 2 * k]["event_code"]) == ("S", "Q")
@@ -354,12 +362,53 @@ def test_bad_arguments_are_clear_errors(messages: int, instruments: int, seed: i
         generate_session(messages, instruments, seed)
 
 
-# --- speed -------------------------------------------------------------------------------------
+# --- size (the speed is benchmarks/bench_decode.py's to report) --------------------------
 
 
 @pytest.mark.slow
-def test_a_million_messages_in_seconds(tmp_path: Path) -> None:
+def test_a_million_messages_decode_cleanly(tmp_path: Path) -> None:
     summary = write_synthetic(tmp_path / "big.itch", 1_000_000, 50, seed=1)
-    assert summary.seconds < 10, f"{summary.messages_per_second:,.0f} messages/s"
+    assert summary.messages == 1_000_000
     result = fast.decode(open_feed(summary.path))
     assert len(result.events) == 1_000_000 and result.fault_total == 0
+
+
+# --- books never cross ---------------------------------------------------------------------
+
+
+def _crossed(books: BookSet, locates: Iterable[int]) -> list[str]:
+    """The books among ``locates`` whose best bid is at or above their best ask."""
+    bad = []
+    for locate in locates:
+        book = books.book(locate)
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None and bid.price >= ask.price:
+            bad.append(f"locate {locate}: bid {bid.price} >= ask {ask.price}")
+    return bad
+
+
+def _events(tmp_path: Path, messages: int, instruments: int, seed: int) -> np.ndarray:
+    summary = write_synthetic(tmp_path / "day.bin", messages, instruments, seed=seed)
+    return fast.decode(open_feed(summary.path)).events
+
+
+def test_no_book_crosses_or_locks_after_any_event(tmp_path: Path, small_chunks: None) -> None:
+    # few instruments: the mids wander through the resting orders most often
+    events = _events(tmp_path, 40_000, 3, seed=5)
+    books = BookSet()
+    types = events["msg_type"].tobytes().decode()
+    for i, locate in enumerate(events["stock_locate"].tolist()):
+        books.apply(events[i:i + 1])
+        if locate in books.books:
+            assert not _crossed(books, [locate]), f"after event {i} ({types[i]})"
+    assert books.issues == 0 and len(books.books) == 3
+
+
+def test_no_book_crosses_or_locks_in_a_long_session(tmp_path: Path) -> None:
+    events = _events(tmp_path, synth._CHUNK + 200_000, 20, seed=9)
+    books = BookSet()
+    for start in range(0, len(events), 200):
+        books.apply(events[start:start + 200])
+        assert not _crossed(books, books.books), f"after events {start}..{start + 199}"
+    assert books.issues == 0 and len(books.books) == 20
+
