@@ -218,6 +218,21 @@ def _semantics(document: dict[str, Any], out: list[Violation]) -> None:
             out.append(Violation(f"spec.riskControls.{name}.{key}",
                                  "a percentage above 0% and at most 100%",
                                  _found(control[key])))
+    out += _params(str(spec["type"]), spec.get("params"))
+
+
+def _params(type_name: str, params: object) -> list[Violation]:
+    """The strategy's own check of ``params`` (each type defines its fields and ranges)."""
+    from nanogate.gateway.strategies.registry import validate_params
+
+    violations = []
+    for problem in validate_params(type_name, params):
+        field, _, text = problem.partition(": ")
+        expected, _, found = text.removeprefix("expected ").rpartition(", found ")
+        if not expected:  # not in "expected X, found Y" form: say it whole
+            expected, found = "a value this strategy type accepts", text
+        violations.append(Violation(f"spec.{field}", expected, found))
+    return violations
 
 
 def validate(document: object) -> StrategySpec:

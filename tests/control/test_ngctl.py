@@ -93,6 +93,22 @@ def test_bad_spec_names_fields(ctl: Ctl, tmp_path: Path) -> None:
     assert "spec.instruments[1]" in err  # MSFT is not in the directory
 
 
+def test_strategy_params_are_checked_by_the_strategy_type(ctl: Ctl, tmp_path: Path) -> None:
+    ctl("symbols", "AAPL=1", "MSFT=2")
+    spec = tmp_path / "mm.yaml"
+    text = (EXAMPLES / "mm-aapl.yaml").read_text()
+    spec.write_text(text.replace("params: {}", "params: {spread_bps: -1, colour: red}"))
+    code, _, err = ctl("apply", "-f", str(spec), role="trader")
+    assert code == 1
+    assert "spec.params.spread_bps: expected a number in 0.01..10,000" in err and "found -1" in err
+    assert "spec.params.colour" in err and "unknown field" in err
+    spec.write_text(text.replace("type: market-making", "type: arbitrage"))
+    code, _, err = ctl("apply", "-f", str(spec), role="trader")
+    assert code == 1 and "not implemented in this release" in err
+    spec.write_text(text.replace("params: {}", "params: {spread_bps: 4, quote_size: 200}"))
+    assert ctl("apply", "-f", str(spec), role="trader")[0] == 0
+
+
 def test_out_of_range_limits(ctl: Ctl) -> None:
     ctl("symbols", "AAPL=1")
     code, _, err = ctl("limits", "set", "--instrument", "AAPL", "--collar-bps", "70000",
