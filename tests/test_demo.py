@@ -1,5 +1,8 @@
+"""`nanogate demo`: the live session through the CLI, and the feed-only walk-through."""
+
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,8 @@ from nanogate.cli import main
 
 def test_demo_runs_the_pipeline_end_to_end(capsys: pytest.CaptureFixture[str],
                                            sample_path: Path) -> None:
-    code = main(["demo", "--sample", str(sample_path), "--synthetic-messages", "20000"])
+    code = main(["demo", "--feed-only", "--sample", str(sample_path),
+                 "--synthetic-messages", "20000"])
     out = capsys.readouterr().out
     assert code == 0
     assert "12,012 messages" in out
@@ -21,7 +25,46 @@ def test_demo_runs_the_pipeline_end_to_end(capsys: pytest.CaptureFixture[str],
 
 def test_demo_without_the_sample_still_runs(capsys: pytest.CaptureFixture[str],
                                             tmp_path: Path) -> None:
-    code = main(["demo", "--sample", str(tmp_path / "absent"), "--synthetic-messages", "5000"])
+    code = main(["demo", "--feed-only", "--sample", str(tmp_path / "absent"),
+                 "--synthetic-messages", "5000"])
     captured = capsys.readouterr()
     assert code == 0
     assert "synthetic session only" in captured.err and "decoded 5,000 messages" in captured.out
+
+
+@pytest.mark.slow
+def test_live_demo_writes_its_summary_and_report(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    code = main(["demo", "--duration", "3", "--rate", "8000", "--instruments", "3",
+                 "--listen", "127.0.0.1:0", "--json", str(tmp_path / "run.json"),
+                 "--report", str(tmp_path / "report"), "--workdir", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "development token" in captured.err and "NANOGATE_TOKEN=" in captured.err
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["feed"]["messages"] == summary["feed"]["published"] > 0
+    assert summary["orders"]["sent"] > 0
+    assert set(summary["pnl"]) == {"mm-aapl", "momentum-msft"}
+    assert "tick_to_trade" in captured.out and "PnL $" in captured.out
+    assert list((tmp_path / "report").glob("compliance-*.md"))
+    assert (tmp_path / "run" / "control.db").exists()  # --workdir is kept
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--duration", "0"], "--duration must be > 0"),
+    (["--loss", "1.5"], "--loss must be a probability"),
+    (["--instruments", "0"], "--instruments must be 1..1000"),
+    (["--rate", "-3"], "--rate must be > 0"),
+])
+def test_live_demo_refuses_bad_options(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                       message: str) -> None:
+    assert main(["demo", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_live_demo_with_no_strategies_fails_clearly(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    code = main(["demo", "--duration", "1", "--strategies", str(tmp_path), "--listen",
+                 "127.0.0.1:0"])
+    assert code == 1
+    assert f"no strategy specs (*.yaml) in {tmp_path}" in capsys.readouterr().err
