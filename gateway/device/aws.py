@@ -6,13 +6,22 @@ The shell gives the host two windows on the custom logic (docs/deploy.md has the
   :data:`~nanogate.proto.feed_regs.FEED_REGS` at :data:`OCL_FEED_BASE`, the risk
   pipeline's :data:`~nanogate.proto.risk.RISK_REGMAP` at :data:`OCL_RISK_BASE`, and
   :data:`PLATFORM_REGS` (id, records and decisions waiting) at :data:`OCL_PLATFORM_BASE`.
-* **PCIS** (AppPF BAR4, AXI4 512-bit): stream windows, one 64-byte beat per record.
-  Packets are written to :data:`PACKET_WINDOW` as a header beat (payload length,
-  u32 little-endian, in bytes 0..3) followed by the payload padded to whole beats;
-  orders and updates one record per beat to their windows; BookEvents and decisions
-  are read back one record per beat (each beat read pops one) after polling how many
-  are waiting. A record's bits are its :class:`~nanogate.proto.records.RecordLayout`,
-  first field at bit 0, the beat little-endian, as the gateware's ``tdata``.
+* **PCIS** (AppPF BAR4, AXI4 512-bit): stream windows, one 64-byte beat per record,
+  with the framing :mod:`nanogate.proto.aws_map` defines once for this driver and the
+  gateware (``hw/platforms/pcis.py``). Packets are written to :data:`PACKET_WINDOW`
+  as :func:`~nanogate.proto.aws_map.packet_frame` makes them (a header beat with the
+  length and a magic, then the payload padded to whole beats); orders and updates one
+  record per beat to their windows. BookEvents and decisions are read from ring
+  windows: the platform registers say how many are waiting (``records_ready``) and
+  where the oldest is (``records_tail``); the host reads those slots (reads have no
+  side effects) and frees them by writing the count to ``records_pop``. A record's
+  bits are its :class:`~nanogate.proto.records.RecordLayout`, first field at bit 0,
+  the beat little-endian, as the gateware's ``tdata``.
+
+The host never lets the records it may cause outrun a ring's free slots (a full ring
+stalls the PCIS writes, and the shell times out a write that waits too long): packets
+go in groups whose :func:`~nanogate.proto.aws_map.records_bound` fits the ring, orders
+in groups of at most :data:`RING_RECORDS`, each group drained before the next.
 
 Both BARs are memory-mapped from their ``/sys/bus/pci/devices/<bdf>/resource<N>``
 files (``bdf=`` option; or ``ocl=`` / ``pcis=`` paths). Tests map temporary files in
@@ -27,7 +36,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +44,7 @@ from nanogate.gateway.device import DeviceError
 from nanogate.proto.aws_map import (
     BEAT_BYTES,
     DECISION_WINDOW,
+    MAX_PACKET_BYTES,
     OCL_BAR,
     OCL_FEED_BASE,
     OCL_PLATFORM_BASE,
@@ -45,8 +55,11 @@ from nanogate.proto.aws_map import (
     PLATFORM_ID,
     PLATFORM_REGS,
     RECORD_WINDOW,
+    RING_RECORDS,
     UPDATE_WINDOW,
     WINDOW_BYTES,
+    packet_frame,
+    records_bound,
 )
 from nanogate.proto.feed_regs import COUNTER_NAMES, FEED_REGS
 from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_DTYPE, RecordLayout
@@ -97,11 +110,11 @@ def beats_to_records(layout: RecordLayout, dtype: np.dtype, data: bytes,
 
 
 def packet_beats(payload: bytes) -> bytes:
-    """A packet as the packet window takes it: header beat (length), payload beats."""
-    if len(payload) >= WINDOW_BYTES - BEAT_BYTES:
-        raise DeviceError(f"a {len(payload)}-byte payload does not fit the packet window")
-    padding = -len(payload) % BEAT_BYTES
-    return len(payload).to_bytes(4, "little").ljust(BEAT_BYTES, b"\0") + payload + b"\0" * padding
+    """A packet as the packet window takes it (:func:`~nanogate.proto.aws_map.packet_frame`)."""
+    if not 0 < len(payload) <= MAX_PACKET_BYTES:
+        raise DeviceError(f"a {len(payload)}-byte payload does not fit the packet window "
+                          f"(1..{MAX_PACKET_BYTES} bytes)")
+    return packet_frame(payload)
 
 
 # --- the BARs -------------------------------------------------------------------------
@@ -167,11 +180,23 @@ def _bar_paths(options: dict[str, Any]) -> tuple[Path, Path]:
                       "image -H`, AFIDEVICE row) or both ocl= and pcis= resource paths")
 
 
+class BarLike(Protocol):
+    """What the backend needs of a BAR: :class:`Bar`, or a simulation standing in for one."""
+
+    def read32(self, offset: int) -> int: ...
+    def write32(self, offset: int, value: int) -> None: ...
+    def write_block(self, offset: int, data: bytes) -> None: ...
+    def read_block(self, offset: int, length: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
 class _AwsPart:
     """Registers of one bank through OCL, plus the PCIS windows."""
 
     _regmap: RegisterMap
     _base: int
+    ocl: BarLike
+    pcis: BarLike
 
     def __init__(self, **options: Any) -> None:
         known = {"bdf", "ocl", "pcis", "timeout_s"}
@@ -180,13 +205,27 @@ class _AwsPart:
             raise DeviceError(f"unknown aws backend options {sorted(unknown)} "
                               f"(known: {', '.join(sorted(known))})")
         ocl, pcis = _bar_paths(options)
-        self.timeout_s = float(options.get("timeout_s", 1.0))
-        self.ocl = Bar(ocl)
-        self.pcis = Bar(pcis)
+        self._attach(Bar(ocl), Bar(pcis), float(options.get("timeout_s", 1.0)), str(ocl))
+
+    @classmethod
+    def from_bars(cls, ocl: BarLike, pcis: BarLike, timeout_s: float = 1.0) -> Any:
+        """The backend on BARs given as objects (a simulated custom logic, in tests)."""
+        part = cls.__new__(cls)
+        part._attach(ocl, pcis, timeout_s, "ocl")
+        return part
+
+    def _attach(self, ocl: BarLike, pcis: BarLike, timeout_s: float, where: str) -> None:
+        self.timeout_s = timeout_s
+        self.ocl = ocl
+        self.pcis = pcis
         platform_id = self._platform("platform_id")
         if platform_id != PLATFORM_ID:
-            raise DeviceError(f"{ocl}: platform_id reads {platform_id:#010x}, not "
+            raise DeviceError(f"{where}: platform_id reads {platform_id:#010x}, not "
                               f"{PLATFORM_ID:#010x}: is the nanogate AGFI loaded in this slot?")
+        self._opened()
+
+    def _opened(self) -> None:
+        """Called once the BARs are attached: the parts read their starting counters."""
 
     @property
     def regmap(self) -> RegisterMap:
@@ -221,12 +260,28 @@ class _AwsPart:
                                   f"{self.timeout_s:g} s (reads {self.read_register(name)})")
             time.sleep(0.0001)
 
-    def _drain(self, ready: str, window: int, layout: RecordLayout,
-               dtype: np.dtype) -> np.ndarray:
-        count = self._platform(ready)
-        data = b"".join(self.pcis.read_block(window + (i * BEAT_BYTES) % WINDOW_BYTES,
-                                             BEAT_BYTES) for i in range(count))
-        return beats_to_records(layout, dtype, data)
+    def _settled(self, name: str) -> int:
+        """A platform count, read until two reads agree (records may still be leaving)."""
+        value = self._platform(name)
+        while (again := self._platform(name)) != value:
+            value = again
+        return value
+
+    def _drain(self, ready: str, window: int, layout: RecordLayout, dtype: np.dtype,
+               count: int | None = None) -> np.ndarray:
+        """Read the waiting records from a ring window, then free their slots."""
+        if count is None:
+            count = self._settled(ready)
+        tail = self._platform(ready.replace("_ready", "_tail")) % RING_RECORDS
+        data = bytearray()
+        while len(data) < count * BEAT_BYTES:  # contiguous slots, wrapping once
+            run = min(count - len(data) // BEAT_BYTES, RING_RECORDS - tail)
+            data += self.pcis.read_block(window + tail * BEAT_BYTES, run * BEAT_BYTES)
+            tail = (tail + run) % RING_RECORDS
+        if count:
+            self.ocl.write32(OCL_PLATFORM_BASE + PLATFORM_REGS.offset(
+                ready.replace("_ready", "_pop")), count)
+        return beats_to_records(layout, dtype, bytes(data))
 
     def close(self) -> None:
         self.ocl.close()
@@ -239,21 +294,32 @@ class AwsFeedParser(_AwsPart):
     _regmap = FEED_REGS
     _base = OCL_FEED_BASE
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    def _opened(self) -> None:
         self._packets = self.read_register("packets")
+        self._offset = 0
+        self._drain("records_ready", RECORD_WINDOW, BOOK_EVENT, BOOK_EVENT_DTYPE)  # stale
 
     def push(self, payloads: Sequence[bytes]) -> np.ndarray:
-        offset = 0
-        for payload in payloads:
-            beats = packet_beats(payload)
-            if offset + len(beats) > WINDOW_BYTES:
-                offset = 0
-            self.pcis.write_block(PACKET_WINDOW + offset, beats)
-            offset += len(beats)
-        self._packets += len(payloads)
-        self._wait("packets", self._packets)
-        return self._drain("records_ready", RECORD_WINDOW, BOOK_EVENT, BOOK_EVENT_DTYPE)
+        frames = [packet_beats(payload) for payload in payloads]
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(frames):
+            end, bound = start, 0
+            while end < len(frames) and (end == start or bound + records_bound(
+                    len(payloads[end])) <= RING_RECORDS):
+                bound += records_bound(len(payloads[end]))
+                end += 1
+            for frame in frames[start:end]:
+                if self._offset + len(frame) > WINDOW_BYTES:
+                    self._offset = 0  # the window is a port: any offset will do, in order
+                self.pcis.write_block(PACKET_WINDOW + self._offset, frame)
+                self._offset += len(frame)
+            self._packets += end - start
+            self._wait("packets", self._packets)
+            out.append(self._drain("records_ready", RECORD_WINDOW, BOOK_EVENT,
+                                   BOOK_EVENT_DTYPE))
+            start = end
+        return np.concatenate(out) if out else np.zeros(0, BOOK_EVENT_DTYPE)
 
     def counters(self) -> dict[str, int]:
         return {name: self.read_register(name) for name in COUNTER_NAMES}
@@ -265,10 +331,10 @@ class AwsRiskEngine(_AwsPart):
     _regmap = RISK_REGMAP
     _base = OCL_RISK_BASE
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    def _opened(self) -> None:
         self._orders = self.read_register("orders")
         self._updates = self._updates_seen()
+        self._drain("decisions_ready", DECISION_WINDOW, DECISION, DECISION_DTYPE)  # stale
 
     def _updates_seen(self) -> int:
         return sum(self.read_register(n) for n in ("fills", "cancels", "updates_dropped"))
@@ -279,10 +345,21 @@ class AwsRiskEngine(_AwsPart):
             self.pcis.write_block(window, data[start:start + WINDOW_BYTES])
 
     def submit(self, orders: np.ndarray) -> np.ndarray:
-        self._stream(ORDER_WINDOW, ORDER, orders)
-        self._orders += len(orders)
-        self._wait("orders", self._orders)
-        return self._drain("decisions_ready", DECISION_WINDOW, DECISION, DECISION_DTYPE)
+        out: list[np.ndarray] = []
+        for start in range(0, len(orders), RING_RECORDS):  # a ring's worth at a time
+            group = orders[start:start + RING_RECORDS]
+            self._stream(ORDER_WINDOW, ORDER, group)
+            self._orders += len(group)
+            self._wait("orders", self._orders)
+            deadline = time.monotonic() + self.timeout_s
+            while (ready := self._platform("decisions_ready")) < len(group):
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"{len(group)} decisions not all out within "
+                                      f"{self.timeout_s:g} s ({ready} are)")
+                time.sleep(0.0001)
+            out.append(self._drain("decisions_ready", DECISION_WINDOW, DECISION,
+                                   DECISION_DTYPE, count=len(group)))
+        return np.concatenate(out) if out else np.zeros(0, DECISION_DTYPE)
 
     def apply_updates(self, updates: np.ndarray) -> None:
         self._stream(UPDATE_WINDOW, UPDATE, updates)

@@ -18,7 +18,8 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from nanogate.hw.platforms import aws, kria
-from nanogate.hw.platforms.core import PlatformCore
+from nanogate.hw.platforms.core import SMALL_RISK, PlatformCore
+from nanogate.hw.risk.top import RiskTop
 
 PLATFORMS = {
     "f2": "AWS F2, small shell (CL top on the shell's cl_ports)",
@@ -38,7 +39,8 @@ def write_aws(shell: str, out: Path, *, small: bool = False) -> tuple[list[Path]
     design.mkdir(parents=True, exist_ok=True)
     constraints.mkdir(parents=True, exist_ok=True)
     core = design / f"{aws.CORE}.v"
-    core.write_text(verilog.convert(PlatformCore(small=small), name=aws.CORE))
+    platform_core = PlatformCore(small=small, id_bits=aws.pcis_id_bits(shell))
+    core.write_text(verilog.convert(platform_core, name=aws.CORE))
     top = design / f"{aws.TOP}.sv"
     top.write_text(aws.top_verilog(shell))
     xdc = constraints / "cl_timing_user.xdc"
@@ -69,6 +71,11 @@ def write_kria(board: str, out: Path, *, small: bool = False) -> tuple[list[Path
     core.write_text(verilog.convert(top, name=kria.CORE))
     wrapper = out / f"{kria.IP}.v"
     wrapper.write_text(kria.ip_wrapper())
+    risk_core = out / f"{kria.RISK_CORE}.v"
+    risk = RiskTop(*SMALL_RISK) if small else RiskTop()
+    risk_core.write_text(verilog.convert(risk, name=kria.RISK_CORE))
+    risk_wrapper = out / f"{kria.RISK_IP}.v"
+    risk_wrapper.write_text(kria.risk_ip_wrapper())
     package = out / "package_ip.tcl"
     package.write_text(kria.package_ip_tcl(board))
     design = out / "block_design.tcl"
@@ -77,7 +84,7 @@ def write_kria(board: str, out: Path, *, small: bool = False) -> tuple[list[Path
     steps = [f"cd {quoted}",
              "vivado -mode batch -source package_ip.tcl",
              "vivado -mode batch -source block_design.tcl"]
-    return [core, wrapper, package, design], steps
+    return [core, wrapper, risk_core, risk_wrapper, package, design], steps
 
 
 def build(platform: str, out: Path, *, run_vivado: bool = False, small: bool = False,

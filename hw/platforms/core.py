@@ -9,73 +9,85 @@ bits 13..12 (the map the ``aws`` backend uses, ``gateway/device/aws.py``):
 * ``0x2000`` the platform registers (:data:`PLATFORM_REGS`); ``0x3000`` aliases it.
 
 One transaction at a time per direction: a response is routed back from the bank
-that took the request before the next request is taken. The feed parser's and the
-risk pipeline's streams are ports of the core (``feed_in``, ``feed_out``,
-``orders``, ``updates``, ``decisions``), for the platform's stream adapter.
+that took the request before the next request is taken. The ``pcis`` port (512-bit
+AXI4 slave, :class:`~nanogate.hw.platforms.pcis.PcisAdapter`) carries packets, orders
+and updates in and BookEvents and decisions out, in the windows and framing of
+:mod:`nanogate.proto.aws_map`.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from nanogate.hw.axil import AXILiteSignature, RegisterBank
-from nanogate.hw.feed.top import AXIStreamSignature, FeedParserTop
-from nanogate.hw.layouts import BOOK_EVENT_LAYOUT
+from nanogate.hw.feed.top import FeedParserTop
+from nanogate.hw.platforms.pcis import AXI4Signature, PcisAdapter
 from nanogate.hw.risk.top import RiskTop
 from nanogate.proto.aws_map import OCL_BANK_BYTES, PLATFORM_ID, PLATFORM_REGS
-from nanogate.proto.risk import DECISION, ORDER, UPDATE
 
 OCL_ADDRESS_BITS = 16
 BANK_SHIFT = OCL_BANK_BYTES.bit_length() - 1  # 4 KiB banks
+#: The risk pipeline's test sizes (instruments, accounts, dup_bits, dup_window): those
+#: of the hand cases in ``sim/cocotb/tb_risk_cases.py``, so a simulated CL runs them.
+SMALL_RISK = (16, 16, 6, 8)
 
 
 class PlatformCore(wiring.Component):  # type: ignore[misc]
-    def __init__(self, *, small: bool = False) -> None:
-        """``small``: test-sized tables (filter 256 entries, risk 16 / 4 / 2**4), for lint."""
+    def __init__(self, *, small: bool = False, id_bits: int = 16) -> None:
+        """``small``: test-sized tables (filter 256 entries, risk :data:`SMALL_RISK`), for lint
+        and simulation. ``id_bits``: the shell's AXI ID width on PCIS (F2 16, F1 6)."""
         self.small = small
+        self.id_bits = id_bits
         super().__init__({
             "ocl": In(AXILiteSignature(OCL_ADDRESS_BITS)),
-            "feed_in": In(AXIStreamSignature(64)),
-            "feed_out": Out(AXIStreamSignature(BOOK_EVENT_LAYOUT.size, keep=False)),
-            "orders": In(AXIStreamSignature(ORDER.bits, keep=False)),
-            "updates": In(AXIStreamSignature(UPDATE.bits, keep=False)),
-            "decisions": Out(AXIStreamSignature(DECISION.bits, keep=False)),
-            "records_ready": In(32),
-            "decisions_ready": In(32),
+            "pcis": In(AXI4Signature(id_bits=id_bits)),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         if self.small:
-            feed, risk = FeedParserTop(filter_depth=256), RiskTop(16, 4, 4, 16)
+            feed, risk = FeedParserTop(filter_depth=256), RiskTop(*SMALL_RISK)
         else:
             feed, risk = FeedParserTop(), RiskTop()
         m.submodules.feed = feed
         m.submodules.risk = risk
+        m.submodules.pcis = pcis = PcisAdapter(self.id_bits)
         m.submodules.platform_regs = regs = RegisterBank(PLATFORM_REGS)
+        wiring.connect(m, wiring.flipped(self.pcis), pcis.pcis)
         m.d.comb += [regs.platform_id.eq(PLATFORM_ID),
-                     regs.records_ready.eq(self.records_ready),
-                     regs.decisions_ready.eq(self.decisions_ready)]
+                     regs.records_ready.eq(pcis.records_ready),
+                     regs.records_tail.eq(pcis.records_tail),
+                     regs.decisions_ready.eq(pcis.decisions_ready),
+                     regs.decisions_tail.eq(pcis.decisions_tail),
+                     pcis.records_pop.eq(regs.records_pop),
+                     pcis.records_pop_stb.eq(regs.records_pop_stb),
+                     pcis.decisions_pop.eq(regs.decisions_pop),
+                     pcis.decisions_pop_stb.eq(regs.decisions_pop_stb),
+                     regs.pcis_write_errors.eq(pcis.write_errors),
+                     regs.pcis_read_errors.eq(pcis.read_errors),
+                     regs.pcis_framing_errors.eq(pcis.framing_errors),
+                     regs.pcis_stall_cycles.eq(pcis.stall_cycles)]
         banks = [feed.bus, risk.bus, regs.bus, regs.bus]
 
-        # streams: straight through to the platform's adapter
+        # streams: the PCIS adapter to and from the cores' AXI-Stream ports
         m.d.comb += [
-            feed.s_axis.tdata.eq(self.feed_in.tdata), feed.s_axis.tkeep.eq(self.feed_in.tkeep),
-            feed.s_axis.tlast.eq(self.feed_in.tlast), feed.s_axis.tvalid.eq(self.feed_in.tvalid),
-            self.feed_in.tready.eq(feed.s_axis.tready),
-            self.feed_out.tdata.eq(feed.m_axis.tdata), self.feed_out.tlast.eq(feed.m_axis.tlast),
-            self.feed_out.tvalid.eq(feed.m_axis.tvalid),
-            feed.m_axis.tready.eq(self.feed_out.tready),
-            self.decisions.tdata.eq(risk.m_axis_decision.tdata),
-            self.decisions.tvalid.eq(risk.m_axis_decision.tvalid),
-            self.decisions.tlast.eq(1),
-            risk.m_axis_decision.tready.eq(self.decisions.tready),
+            feed.s_axis.tdata.eq(pcis.feed.payload.data),
+            feed.s_axis.tkeep.eq(pcis.feed.payload.keep),
+            feed.s_axis.tlast.eq(pcis.feed.payload.last),
+            feed.s_axis.tvalid.eq(pcis.feed.valid),
+            pcis.feed.ready.eq(feed.s_axis.tready),
+            pcis.records.payload.eq(feed.m_axis.tdata),
+            pcis.records.valid.eq(feed.m_axis.tvalid),
+            feed.m_axis.tready.eq(pcis.records.ready),
+            pcis.decisions.payload.eq(risk.m_axis_decision.tdata),
+            pcis.decisions.valid.eq(risk.m_axis_decision.tvalid),
+            risk.m_axis_decision.tready.eq(pcis.decisions.ready),
         ]
-        for outer, inner in ((self.orders, risk.s_axis_order), (self.updates, risk.s_axis_update)):
-            m.d.comb += [inner.tdata.eq(outer.tdata), inner.tvalid.eq(outer.tvalid),
-                         outer.tready.eq(inner.tready)]
+        for outer, inner in ((pcis.orders, risk.s_axis_order), (pcis.updates, risk.s_axis_update)):
+            m.d.comb += [inner.tdata.eq(outer.payload), inner.tvalid.eq(outer.valid),
+                         outer.ready.eq(inner.tready)]
 
         # AXI4-Lite demultiplexer, one transaction per direction in flight
         bus = self.ocl

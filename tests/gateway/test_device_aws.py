@@ -13,6 +13,7 @@ from nanogate.gateway.device import DeviceError, aws
 from nanogate.gateway.device.pynq import scenario_payloads
 from nanogate.gateway.device.software_feed import SoftwareFeedParser
 from nanogate.gateway.device.software_risk import SoftwareRiskEngine
+from nanogate.proto import aws_map
 from nanogate.proto.feed_regs import FEED_REGS
 from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_DTYPE
 from nanogate.proto.risk import DECISION, DECISION_DTYPE, ORDER, ORDER_DTYPE, RISK_REGMAP
@@ -162,3 +163,41 @@ def test_open_errors(bars: FakeBars, tmp_path: Path) -> None:
     bars.platform("platform_id", 0xDEADBEEF)
     with pytest.raises(DeviceError, match="is the nanogate AGFI loaded"):
         aws.AwsFeedParser(**bars.options())
+
+
+def test_packet_framing_is_the_one_proto_aws_map_defines() -> None:
+    payload = b"\x01" * 70
+    frame = aws.packet_beats(payload)
+    assert frame == aws_map.packet_frame(payload)
+    assert len(frame) == 3 * aws.BEAT_BYTES
+    assert frame[:8] == (70).to_bytes(4, "little") + b"NGPK"
+    assert frame[8:64] == bytes(56) and frame[64:134] == payload and frame[134:] == bytes(58)
+    with pytest.raises(DeviceError, match="does not fit"):
+        aws.packet_beats(b"")
+    assert len(aws.packet_beats(bytes(aws_map.MAX_PACKET_BYTES))) == aws_map.WINDOW_BYTES
+
+
+def test_records_are_read_from_the_ring_slots_wrapping_and_then_popped(
+        bars: FakeBars) -> None:
+    bars.platform("records_ready", 2)  # left over from an earlier user: freed at open
+    parser = aws.AwsFeedParser(**bars.options(), timeout_s=0.5)
+    pop = aws.OCL_PLATFORM_BASE + aws.PLATFORM_REGS.offset("records_pop")
+    assert bars.peek(pop) == 2
+    payloads = scenario_payloads()[:1]
+    expected = SoftwareFeedParser().push(payloads)[:3]
+    last = aws.RING_RECORDS - 2
+    bars.poke(aws.OCL_FEED_BASE + FEED_REGS.offset("packets"), 1)
+    bars.platform("records_ready", 3)
+    bars.platform("records_tail", last)
+    data = aws.records_to_beats(BOOK_EVENT, expected)
+    bars.put_beats(aws.RECORD_WINDOW + last * aws.BEAT_BYTES, data[:128])
+    bars.put_beats(aws.RECORD_WINDOW, data[128:])
+    np.testing.assert_array_equal(parser.push(payloads), expected)
+    assert bars.peek(pop) == 3
+
+
+def test_the_records_bound_holds_for_the_model() -> None:
+    model = SoftwareFeedParser()
+    for payload in scenario_payloads():
+        assert len(model.push([payload])) <= aws_map.records_bound(len(payload))
+    assert aws_map.records_bound(20 + 13 * 5) == 6  # five smallest blocks, and one spare

@@ -4,6 +4,7 @@ of every generated top (test-sized tables), the Kria scripts, and `nanogate hw b
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,8 +15,9 @@ from amaranth.hdl import Shape
 from nanogate.gateway.device import aws as aws_backend
 from nanogate.hw import cli as hw_cli
 from nanogate.hw.axil import AXILiteSignature
-from nanogate.hw.platforms import aws, build, core, kria
+from nanogate.hw.platforms import aws, build, core, kria, pcis
 from nanogate.hw.platforms.ports import Port, module_ports, shell_ports
+from nanogate.proto.risk import DECISION, ORDER, RISK_REGMAP, UPDATE
 
 IVERILOG = shutil.which("iverilog")
 
@@ -61,6 +63,34 @@ def test_ocl_is_an_axi_lite_slave_in_the_shell_list(shell: str) -> None:
     assert ports["sh_cl_dma_pcis_wdata"].width == 512
 
 
+@pytest.mark.parametrize(("shell", "id_bits"), [("f2", 16), ("f1", 6)])
+def test_pcis_is_an_axi4_slave_in_the_shell_list(shell: str, id_bits: int) -> None:
+    """Independent of the generator: every member of the adapter's AXI4 port is on the
+    shell's list, the shell driving what a master drives, with the shell's widths."""
+    ports = {p.name: p for p in shell_ports(shell)}
+    assert aws.pcis_id_bits(shell) == id_bits
+    for name, member in pcis.AXI4Signature(id_bits=id_bits).members.items():
+        master_drives = member.flow.name == "Out"
+        port = ports[f"sh_cl_dma_pcis_{name}" if master_drives else f"cl_sh_dma_pcis_{name}"]
+        assert port.direction == ("input" if master_drives else "output"), name
+        assert port.width == Shape.cast(member.shape).width, name
+
+
+@pytest.mark.parametrize("shell", ["f2", "f1"])
+def test_pcis_reaches_the_core_and_is_not_tied_off(built: dict[str, Path], shell: str) -> None:
+    text = (built[shell] / "design" / "cl_nanogate.sv").read_text()
+    for name in pcis.AXI4Signature().members:
+        master_drives = name in aws._PCIS_MASTER
+        port = f"sh_cl_dma_pcis_{name}" if master_drives else f"cl_sh_dma_pcis_{name}"
+        assert f".pcis__{name}({port})" in text, name
+        assert f"assign {port} =" not in text, name
+    core_text = (built[shell] / "design" / "nanogate_core.v").read_text()
+    high = aws.pcis_id_bits(shell) - 1
+    assert f"input [{high}:0] pcis__awid;" in core_text  # the core built for this shell
+    if shell == "f2":
+        assert "assign cl_sh_dma_pcis_ruser = '0;" in text  # unused: reads 0
+
+
 @pytest.mark.parametrize("shell", ["f2", "f1"])
 def test_aws_top_lints(built: dict[str, Path], shell: str) -> None:
     design = built[shell] / "design"
@@ -75,6 +105,35 @@ def test_kria_ip_lints_and_scripts_name_what_the_backend_uses(built: dict[str, P
     assert "kv260_som" in design and "nanogate.hwh" in design
     assert "ipx::package_project" in (out / "package_ip.tcl").read_text()
     assert "kr260_som" in kria.block_design_tcl("kr260")
+
+
+def test_kria_risk_ip_lints_and_the_scripts_wire_what_it_has(built: dict[str, Path]) -> None:
+    out = built["kv260"]
+    _lint([out / "risk_pipeline.v", out / "nanogate_risk_ip.v"])
+    ports = {p.name: p for p in module_ports((out / "nanogate_risk_ip.v").read_text(),
+                                             kria.RISK_IP)}
+    assert ports["s_axi_awaddr"].width == RISK_REGMAP.address_width
+    for name, bits in (("s_axis_order", ORDER.bits), ("s_axis_update", UPDATE.bits),
+                       ("m_axis_decision", DECISION.bits)):
+        width = ports[f"{name}_tdata"].width
+        assert bits <= width and width in (64, 128, 256, 512), name  # an AXI DMA width
+        assert {f"{name}_{m}" for m in ("tvalid", "tready", "tlast")} <= set(ports), name
+        incoming = name.startswith("s_")
+        assert ports[f"{name}_tvalid"].direction == ("input" if incoming else "output")
+    design = (out / "block_design.tcl").read_text()
+    # every interface the block design names on the risk IP is one the wrapper has
+    named = set(re.findall(r"nanogate_risk_0/(\w+)", design))
+    assert named == {"s_axi", "s_axis_order", "s_axis_update", "m_axis_decision"}
+    assert all(any(p.startswith(f"{bus}_") for p in ports) for bus in named)
+    # DMA widths in the block design are the wrapper's beat widths
+    assert f"c_m_axis_mm2s_tdata_width {{{ports['s_axis_order_tdata'].width}}}" in design
+    assert f"c_s_axis_s2mm_tdata_width {{{ports['m_axis_decision_tdata'].width}}}" in design
+    for cell in ("axi_dma_risk", "axi_dma_update", "decision_fifo"):
+        assert len(re.findall(rf"create_bd_cell [^\n]* {cell}\]", design)) == 1, cell
+    package = (out / "package_ip.tcl").read_text()
+    assert package.count("ipx::package_project") == 2 and package.count("close_project") == 2
+    for bus in named:
+        assert f"-busif {bus} -clock aclk" in package, bus
 
 
 def test_next_steps_are_printed_without_vivado(tmp_path: Path) -> None:
