@@ -68,6 +68,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      help="the receive process spins instead of sleeping (one core)")
     run.add_argument("--no-recvmmsg", action="store_true",
                      help="receive with recvmsg_into, one datagram per call")
+    run.add_argument("--inline-rx", action="store_true",
+                     help="receive in the worker itself, no receive process (one wake-up "
+                          "per packet instead of two: lower latency on few cores)")
+    run.add_argument("--spin-us", type=argtypes.non_negative_int, default=50, metavar="US",
+                     help="keep looking this long after the last packet before sleeping "
+                          "(default: 50)")
     run.add_argument("--json", action="store_true", help="print the final summary as JSON")
     run.set_defaults(handler=_run)
 
@@ -88,6 +94,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="stop at the device's BookEvents (measure the data path alone)")
     bench.add_argument("--busy-poll", action="store_true",
                        help="the receive process and the worker spin (two cores)")
+    bench.add_argument("--inline-rx", action="store_true",
+                       help="the worker receives itself (no receive process)")
+    bench.add_argument("--spin-us", type=argtypes.non_negative_int, default=50, metavar="US",
+                       help="the worker keeps looking this long before sleeping (default: 50)")
     bench.add_argument("--raw", action="store_true",
                        help="also measure the raw recvmmsg drain rate on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
                                args.device, args.dump, args.exit_on_end_of_session,
                                args.metrics_port, args.record, args.state, arbiter,
                                use_recvmmsg=not args.no_recvmmsg, busy_poll=args.busy_poll,
-                               max_seconds=args.duration)
+                               max_seconds=args.duration, inline_receive=args.inline_rx,
+                               spin_us=args.spin_us)
         gateway = Gateway(config)
     except (ValueError, ResumeError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)
@@ -163,7 +174,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     config = BenchConfig(args.messages, args.loss, args.rate or None, args.instruments,
                          args.seed, args.device, books=not args.no_books,
-                         busy_poll=args.busy_poll)
+                         busy_poll=args.busy_poll, inline_receive=args.inline_rx,
+                         spin_us=args.spin_us)
     try:
         result = run_bench(config)
     except ValueError as error:

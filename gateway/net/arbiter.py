@@ -21,7 +21,9 @@ import enum
 import heapq
 from dataclasses import dataclass, field
 
-from nanogate.gateway.net.framing import HEADER, trim
+import numpy as np
+
+from nanogate.gateway.net.framing import HEADER, in_order, sequence_order, trim
 from nanogate.proto.faults import Fault
 from nanogate.proto.moldudp64 import END_OF_SESSION_COUNT, HEADER_LENGTH, RetransmitRequest
 
@@ -186,6 +188,75 @@ class Arbiter:
         self._deliver(payload, end - self.expected, line, rx_ns)
         self._drain()
         self._after_progress(now_ns)
+
+    def on_burst(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 lines: np.ndarray, rx_ns: np.ndarray, faults: np.ndarray,
+                 now_ns: int) -> None:
+        """A burst of datagrams ``data[starts[i]:ends[i]]``, exactly as many :meth:`on_packet`.
+
+        While the stream is in order (synchronized, nothing held, no gap) one
+        compiled pass tells the next packets from duplicates: duplicates are
+        only counted (never copied out), next packets are delivered whole.
+        Anything else (a gap, a hold, a heartbeat, a fault, another session)
+        goes through :meth:`on_packet`, one packet, and the fast pass resumes
+        after it. Payloads are copied out of ``data``, so the caller may
+        reuse its buffers (release the ring slots) as soon as this returns.
+        """
+        n = len(starts)
+        if n == 0:
+            return
+        if self.session is not None and self.state is not State.ENDED:
+            order = sequence_order(data, starts, ends, faults, self.session.encode("latin-1"))
+            if order is not None:
+                starts, ends, lines, rx_ns, faults = (
+                    starts[order], ends[order], lines[order], rx_ns[order], faults[order])
+        kinds = np.zeros(n, np.int8)
+        line_list: list[int] = lines.tolist()
+        stamps: list[int] = rx_ns.tolist()
+        begin = 0
+        while begin < n:
+            if self._in_order():
+                assert self.session is not None
+                stop, _ = in_order(data, starts, ends, faults,
+                                   self.session.encode("latin-1"), self.expected, begin, kinds)
+                if stop > begin:
+                    self._take_in_order(data, starts, ends, kinds, line_list, stamps,
+                                        begin, stop)
+                    begin = stop
+                    if begin == n:
+                        break
+            payload = data[int(starts[begin]):int(ends[begin])].tobytes()
+            self.on_packet(line_list[begin], payload, stamps[begin], now_ns,
+                           int(faults[begin]))
+            begin += 1
+
+    def _in_order(self) -> bool:
+        """True when the next packet can only be "the next one" or a duplicate."""
+        return (self.session is not None and self.state is State.SYNCHRONIZED
+                and not self._held and self.high <= self.expected and self.expected > 0)
+
+    def _take_in_order(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                       kinds: np.ndarray, lines: list[int], stamps: list[int],
+                       begin: int, stop: int) -> None:
+        stats = self.stats
+        packets, duplicates = stats.packets, stats.duplicates
+        deliver = self._deliver
+        position = HEADER.size - 2
+        for p, kind in enumerate(kinds[begin:stop].tolist(), begin):
+            line = lines[p]
+            packets[line] += 1
+            if kind == 1:
+                duplicates[line] += 1
+                continue
+            payload = data[int(starts[p]):int(ends[p])].tobytes()
+            deliver(payload, int.from_bytes(payload[position:position + 2], "big"), line,
+                    stamps[p])
+        self._after_progress_in_order()
+
+    def _after_progress_in_order(self) -> None:
+        # What _after_progress does when no gap is open and nothing is outstanding.
+        self._gap_since, self._requested, self._outstanding = None, False, None
+        self._check_end()
 
     def poll(self, now_ns: int) -> None:
         """Advance the timers: request, retry, or give a gap up. Call often."""

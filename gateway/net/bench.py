@@ -39,6 +39,8 @@ class BenchConfig:
     books: bool = True
     timeout_s: float = 120.0
     busy_poll: bool = False  # receive process and worker spin instead of sleeping
+    inline_receive: bool = False  # the worker receives itself (no receive process)
+    spin_us: int = 50  # the worker looks again this long before sleeping
 
 
 def _exchange(config: BenchConfig, lines: tuple[Endpoint, Endpoint], out: Any,
@@ -81,7 +83,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         gateway_config = GatewayConfig(lines[0], lines[1], rewinder, device=config.device,
                                        exit_on_end_of_session=True, books=config.books,
                                        max_seconds=config.timeout_s, arbiter=arbiter,
-                                       busy_poll=config.busy_poll)
+                                       busy_poll=config.busy_poll,
+                                       inline_receive=config.inline_receive,
+                                       spin_us=config.spin_us)
         with Gateway(gateway_config) as gateway:
             first: list[int] = []
 
@@ -133,6 +137,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "state": state,
         "books": config.books,
         "busy_poll": config.busy_poll,
+        "inline_receive": config.inline_receive,
+        "spin_us": config.spin_us,
         "loss_per_line": config.loss,
         "rate": config.rate,
         **latency,
@@ -174,3 +180,45 @@ def raw_drain(packets: int = 20_000, size: int = 1400, burst: int = 64) -> dict[
         sender.close()
         ring.close()
     return out
+
+
+def worker_cpu(messages: int = 1_000_000, loss: float = 0.05, books: bool = True,
+               seed: int = 7) -> dict[str, Any]:
+    """CPU seconds the worker spends per message, without the network or other processes.
+
+    Lines A and B are put into the ring (``Ring.enqueue``, 64 packets a line in
+    turn, as bursts arrive) with ``loss`` on each but never on both, so no
+    rewinder is needed; the worker's own passes (``_pull_ring`` + ``_flush``:
+    framing, arbiter, device, books, latency) are timed with
+    ``time.process_time``, which a loaded machine disturbs far less than wall
+    time.
+    """
+    from nanogate.sim.publisher import packets, store_from_synthetic
+
+    store = store_from_synthetic(messages, 64, seed)
+    payloads = [p for _, _, p in packets(store)]
+    rng = np.random.default_rng(seed)
+    lost_a = rng.random(len(payloads)) < loss
+    lost_b = (rng.random(len(payloads)) < loss) & ~lost_a
+    gateway = Gateway(GatewayConfig(Endpoint("239.255.0.1", 5000), books=books))
+    gateway._warm_up()
+    ring = gateway.ring = Ring.create(16384, 2048)
+    cpu = 0.0
+    try:
+        for first in range(0, len(payloads), 4096):
+            for start in range(first, min(first + 4096, len(payloads)), 64):
+                chunk = range(start, min(start + 64, len(payloads)))
+                ring.enqueue([payloads[i] for i in chunk if not lost_a[i]], 0, time.time_ns())
+                ring.enqueue([payloads[i] for i in chunk if not lost_b[i]], 1, time.time_ns())
+            started = time.process_time()
+            while gateway._pull_ring(512):
+                gateway._flush()
+            gateway._flush()
+            cpu += time.process_time() - started
+        counters = gateway.counters()
+    finally:
+        gateway.ring = None
+        ring.close()
+    return {"messages": counters["messages"], "lost": counters["lost"],
+            "cpu_s": round(cpu, 4), "messages_per_cpu_s": round(counters["messages"] / cpu),
+            "held": counters["held"], "books": books}

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from nanogate.gateway.net.addr import Endpoint
@@ -58,6 +59,39 @@ _MMSG_VIEW = np.dtype({"names": ["controllen", "flags", "len"],
                        "itemsize": ctypes.sizeof(_MMsgHdr)})
 
 
+# The same fields as 32-bit words of the header array, and the descriptor fields as words
+# of the ring's descriptor array, for the compiled pass that lands a burst (_land).
+_HDR_WORDS = ctypes.sizeof(_MMsgHdr) // 4
+_W_CONTROLLEN = _MsgHdr.controllen.offset // 4  # u64, little-endian: the low word holds it
+_W_FLAGS = _MsgHdr.flags.offset // 4
+_W_LEN = _MMsgHdr.len.offset // 4
+assert ctypes.sizeof(_MMsgHdr) % 8 == 0 and _MsgHdr.controllen.offset % 8 == 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _land(words: np.ndarray, stamps: np.ndarray, lengths: np.ndarray, lines: np.ndarray,
+          flags: np.ndarray, rx_ns: np.ndarray, start: int, got: int, line: int,
+          now_ns: int) -> int:  # pragma: no cover - compiled
+    """Descriptors for slots start..start+got from their headers; returns how many truncated."""
+    truncated = 0
+    for i in range(start, start + got):
+        base = i * _HDR_WORDS
+        lengths[i] = words[base + _W_LEN]
+        lines[i] = line
+        if words[base + _W_FLAGS] & MSG_TRUNC:
+            flags[i] = FLAG_TRUNCATED
+            truncated += 1
+        else:
+            flags[i] = 0
+        if words[base + _W_CONTROLLEN] >= _CONTROL_LEN:
+            rx_ns[i] = stamps[i, 2] * 1_000_000_000 + stamps[i, 3]
+        else:
+            rx_ns[i] = now_ns  # no timestamp came back: the time we saw it
+        words[base + _W_CONTROLLEN] = _CONTROL_LEN  # the kernel wrote back what it used
+        words[base + _W_CONTROLLEN + 1] = 0
+    return truncated
+
+
 def _libc_recvmmsg() -> Callable[..., int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -91,6 +125,7 @@ class _Headers:
         self.address = ctypes.addressof(self.msgs)
         self.stride = ctypes.sizeof(_MMsgHdr)
         self.view = np.frombuffer(memoryview(self.msgs).cast("B"), _MMSG_VIEW)
+        self.words = np.frombuffer(memoryview(self.msgs).cast("B"), np.uint32)
         self.view["controllen"] = _CONTROL_LEN
         self.stamps = np.frombuffer(memoryview(self.control).cast("B"), np.int64).reshape(
             count, 4)
@@ -108,15 +143,22 @@ class BurstReceiver:
         self.burst = burst
         self.use_recvmmsg = use_recvmmsg and _RECVMMSG is not None
         self._pool_views = [memoryview(ring.pool[i]) for i in range(ring.slots)]
+        descriptors = ring.descriptors
+        self._lengths, self._lines = descriptors["length"], descriptors["line"]
+        self._flags, self._rx_ns = descriptors["flags"], descriptors["rx_ns"]
         if self.use_recvmmsg:
             self._slots = _Headers(ring.pool.ctypes.data, ring.slots, ring.slot_size)
             self._scratch_buffer = ctypes.create_string_buffer(burst * ring.slot_size)
             self._scratch = _Headers(ctypes.addressof(self._scratch_buffer), burst,
                                      ring.slot_size)
+            # load the compiled pass now, not on the first datagram (got=0: touches nothing)
+            _land(self._slots.words, self._slots.stamps, self._lengths, self._lines,
+                  self._flags, self._rx_ns, 0, 0, 0, 0)
 
     def close(self) -> None:
         """Drop every view of the pool (so the ring can be unmapped)."""
         self._pool_views = []
+        del self._lengths, self._lines, self._flags, self._rx_ns
         if self.use_recvmmsg:
             del self._slots
 
@@ -145,24 +187,14 @@ class BurstReceiver:
             ring.count_drop(got)  # the ring is full: read and counted, never blocked on
             headers.view["controllen"][:got] = _CONTROL_LEN
             return got
-        view = headers.view[start:start + got]
-        stamps = headers.stamps[start:start + got]
-        descriptors = ring.descriptors[start:start + got]
-        descriptors["length"] = view["len"]
-        descriptors["line"] = line
-        truncated = (view["flags"] & MSG_TRUNC) != 0
-        descriptors["flags"] = np.where(truncated, FLAG_TRUNCATED, 0)
-        stamped = view["controllen"] >= _CONTROL_LEN
-        rx_ns = stamps[:, 2] * 1_000_000_000 + stamps[:, 3]
-        descriptors["rx_ns"] = rx_ns if stamped.all() else np.where(stamped, rx_ns,
-                                                                   time.time_ns())
-        view["controllen"] = _CONTROL_LEN  # the kernel wrote back what it used
+        truncated = _land(headers.words, headers.stamps, self._lengths, self._lines,
+                          self._flags, self._rx_ns, start, got, line, time.time_ns())
         ring.publish(got)
         control = ring.control
         control[_LINE_WORDS[line]] += np.uint64(got)
         control[Word.BURSTS] += np.uint64(1)
-        if truncated.any():
-            control[Word.TRUNCATED] += np.uint64(int(truncated.sum()))
+        if truncated:
+            control[Word.TRUNCATED] += np.uint64(truncated)
         return got
 
     def _recv_into(self, line: int, sock: socket.socket) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.request
@@ -11,7 +12,7 @@ import pytest
 
 from nanogate.gateway.net.addr import Endpoint
 from nanogate.gateway.net.arbiter import ArbiterConfig, EndOfSession, GapLost, State
-from nanogate.gateway.net.runner import Gateway, GatewayConfig
+from nanogate.gateway.net.runner import AppliedBatch, Gateway, GatewayConfig
 from nanogate.sim.publisher import packets, store_from_file
 from nanogate.sim.rewinder import Rewinder
 from nanogate.sim.synth import write_synthetic
@@ -194,3 +195,36 @@ def test_session_change_on_the_wire(session_file: Path, lines: tuple[Endpoint, E
     assert stats.sessions == 2 and stats.messages == 40_000 and stats.lost == 0
     assert [type(e).__name__ for e in gateway.events_log] == [
         "EndOfSession", "SessionChange", "EndOfSession"]
+
+
+def test_inline_receive_with_batch_hook_sees_books_already_applied(
+        session_file: Path, lines: tuple[Endpoint, Endpoint], tmp_path: Path) -> None:
+    """The worker receiving itself: same exact-once dump; each AppliedBatch comes after
+    the books, numbers follow on from the last batch, instruments cover the events."""
+    store = store_from_file(session_file)
+    dump = tmp_path / "out.jsonl"
+    seen: list[tuple[int, int, int, bool]] = []
+
+    def on_batch(batch: AppliedBatch) -> None:
+        locates = set(batch.events["stock_locate"].tolist())
+        assert locates == set(batch.instruments.tolist())
+        done = sum(n for _, _, n, _ in seen) + len(batch.events)
+        applied = sum(gateway.books.types.values()) == done  # this batch included
+        seen.append((batch.first_sequence, batch.next_sequence, len(batch.events), applied))
+
+    with Rewinder(store, Endpoint("127.0.0.1", 0)) as rewinder:
+        config = GatewayConfig(lines[0], lines[1], rewinder.address, dump=dump,
+                               exit_on_end_of_session=True, max_seconds=30,
+                               arbiter=fast_recovery(), inline_receive=True, spin_us=0)
+        with Gateway(config, batch_subscribers=[on_batch]) as gateway:
+            publisher = PublisherThread(store, lines, loss=0.1, dup=0.05, reorder=0.05)
+            publisher.start()
+            gateway.run()
+            publisher.join(timeout=10)
+            counters = gateway.counters()
+    assert gateway.arbiter.state is State.ENDED and counters["lost"] == 0
+    assert dump.read_text().splitlines() == decode_lines(session_file)
+    assert counters["duplicates"] > 0 and counters["rx_bursts"] > 0
+    assert seen[0][0] == 1 and seen[-1][1] == 20_001
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(seen))
+    assert sum(n for _, _, n, _ in seen) == 20_000 and all(ok for *_, ok in seen)
