@@ -855,8 +855,14 @@ class BookSet:
 
 
 def warm_up() -> None:
-    """Load (or compile) the books' compiled pass now, not on the first packet's latency."""
+    """Load (or compile) the books' compiled passes now, not on a packet's latency: the
+    update pass, the table growers (first called when a session outgrows the initial
+    tables, mid-session) and the level sort behind top of book."""
     BookSet().apply(np.zeros(1, BOOK_EVENT_DTYPE))  # type byte 0: a no-op event
+    core = _Core()
+    _grow_orders(core.otab[:2], 4)
+    _grow_levels(core.levels[:2], core.ltab[:4], 4)
+    _best(core.levels, core.sides, 0, 1)
 
 
 def _symbol_text(stock: bytes) -> str:
