@@ -34,6 +34,7 @@ from nanogate.gateway.net.runner import AppliedBatch
 from nanogate.gateway.strategies.base import BookTop, SpecLike, Strategy, book_top
 from nanogate.gateway.strategies.guard import Breach, Guard
 from nanogate.gateway.strategies.ledger import Ledger
+from nanogate.gateway.strategies.params import StrategyConfigError
 from nanogate.gateway.strategies.registry import build
 from nanogate.gateway.telemetry import Telemetry
 from nanogate.gateway.trading import (
@@ -41,6 +42,7 @@ from nanogate.gateway.trading import (
     NewOrder,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     Outcome,
     RejectSource,
     ReplaceOrder,
@@ -95,6 +97,11 @@ class TradingEngine:
         self._global_halt = False
         self._check_interval_ns = check_interval_ns
         self._next_check = 0
+        # Order-id slots handed out per account today. A slot is never handed out twice,
+        # not even to a strategy restarted under the same name: its ids would start again
+        # at ``slot << 40 | 1`` and meet its predecessor's (the router refuses an id still
+        # open as duplicate_id, and the ids must be unique per account for the day anyway).
+        self._slots: dict[int, int] = {}
         self._clock = clock
         self._lock = threading.RLock()
         router.on_outcome(self._on_outcome)
@@ -115,16 +122,21 @@ class TradingEngine:
         strategy cannot run; nothing changes then.
         """
         with self._lock:
-            used = {r.strategy.next_id.slot for r in self._running.values()
-                    if r.spec.account == spec.account and r.spec.name != spec.name}
-            slot = next(s for s in range(1, 0x10000) if s not in used)
+            slot = self._slots.get(spec.account, 0) + 1
+            if slot > 0xFFFF:
+                raise StrategyConfigError(f"strategy {spec.name}: account {spec.account} has "
+                                          "started 65535 strategies today (no order-id slot left)")
             strategy = build(spec, self._known_locates(), slot)
             guard = Guard(spec)
+            self._slots[spec.account] = slot  # taken only once the spec is known good
             if spec.name in self._running:
                 self.remove(spec.name, reason="replaced by a new spec")
             self._running[spec.name] = _Running(strategy, guard, spec)
             for locate in strategy.symbols:
                 self._by_locate.setdefault(locate, []).append(strategy)
+                # the newcomer has seen no top yet: let the next update of the book reach it
+                # even when the top is unchanged (the others ignore a top they have seen)
+                self._tops.pop(locate, None)
             if self._stopped(strategy):
                 strategy.halt()
             self.counters["strategies_started"] += 1
@@ -169,6 +181,10 @@ class TradingEngine:
                     self._send(running.strategy.halt(), now, None)
 
     def resume(self, account: int | None = None, locate: int | None = None) -> None:
+        """Undo the halt of the same scope. Only strategies in that scope resume: an
+        instrument's resume resumes no strategy (its halt halted none), an account's only
+        that account's, so that a strategy a guard halted stays halted when something else
+        resumes."""
         with self._lock:
             if locate is not None:
                 self._halted_locates.discard(locate)
@@ -178,6 +194,8 @@ class TradingEngine:
                 self._halted_accounts.discard(account)
             for running in self._running.values():
                 strategy = running.strategy
+                if locate is not None or (account is not None and strategy.account != account):
+                    continue
                 if strategy.halted and not self._stopped(strategy):
                     strategy.resume()
                     running.guard.rearm()
@@ -211,10 +229,13 @@ class TradingEngine:
         try:
             self.on_book_events(batch.events, batch.rx_ns, batch.instruments)
         except Exception:
-            self.counters["engine_errors"] += 1
-            if self.counters["engine_errors"] == 1:
-                log.exception("trading engine failed on a book batch (further failures "
-                              "are counted in engine_errors)")
+            self._failed("trading engine failed on a book batch")
+
+    def _failed(self, what: str) -> None:
+        """Count a failure in engine_errors; log the first one with its traceback."""
+        self.counters["engine_errors"] += 1
+        if self.counters["engine_errors"] == 1:
+            log.exception("%s (further failures are counted in engine_errors)", what)
 
     def on_book_events(self, events: np.ndarray, rx_ns: int | None = None,
                        instruments: np.ndarray | None = None) -> None:
@@ -246,7 +267,12 @@ class TradingEngine:
                 self._tops[locate] = top
                 self.ledger.mark(locate, top.mid)
                 for strategy in strategies:
-                    intents += strategy.on_book(locate, top, decided)
+                    # one failing strategy must not cost the others their intents (nor leave
+                    # their new orders registered as sent and never sent): count it, go on
+                    try:
+                        intents += strategy.on_book(locate, top, decided)
+                    except Exception:
+                        self._failed(f"strategy {strategy.name} failed on a book update")
             self._send(intents, decided, rx_ns)
             if decided >= self._next_check:
                 self._next_check = decided + self._check_interval_ns
@@ -296,11 +322,41 @@ class TradingEngine:
                 if outcome.source == RejectSource.RISK:
                     self.counters["risk_rejects"] += 1
             if strategy is not None:
-                strategy.on_outcome(outcome)
+                # a strategy's failure must not keep the outcome from the sinks (the archive)
+                try:
+                    strategy.on_outcome(outcome)
+                    if outcome.client_order_id not in strategy.orders:
+                        # done with (or never known): the owner map would otherwise keep
+                        # every order of the day; a late outcome still finds its strategy
+                        # by name
+                        self._owner.pop((outcome.account, outcome.client_order_id), None)
+                    self._cancel_stragglers(strategy, outcome)
+                except Exception:
+                    self._failed(f"strategy {strategy.name} failed on an outcome")
             else:
                 self.counters["outcomes_unowned"] += 1
         for sink in self.outcome_sinks:
             sink(outcome)
+
+    def _cancel_stragglers(self, strategy: Strategy, outcome: Outcome) -> None:
+        """Cancel what a halt (or a mass cancel) could not reach when it was sent.
+
+        The new order of a replace in flight is unknown to the router until the venue
+        answers the replace, so a cancel of it sent before then is dropped
+        (``cancel_unknown``) and the order would stay live once replaced: cancel it again
+        now. A replace the venue refuses gives the old order back to the strategy; if the
+        strategy or its instrument is halted meanwhile, that one is cancelled too. (When the
+        first cancel did get through, the second is one the venue ignores.)"""
+        orders = []
+        if isinstance(outcome, OrderReplaced):
+            new = strategy.orders.get(outcome.new_client_order_id)
+            if new is not None and new.cancelling:
+                orders.append(new)
+        if strategy.halted or self._halted_locates:
+            orders += [o for o in strategy.orders.values() if not o.cancelling
+                       and (strategy.halted or o.locate in self._halted_locates)]
+        if orders:
+            self._send([strategy.cancel(o) for o in orders], self._clock(), None)
 
     def _check_guards(self, now: int) -> None:
         self.ledger.sample(now)

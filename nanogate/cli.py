@@ -9,6 +9,7 @@ from nanogate import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nanogate import replay as replay_cli
     from nanogate.control import report as report_cli
     from nanogate.control import serve as control_serve
     from nanogate.gateway import cli as gateway_cli
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     control_serve.register(commands)
     venue_cli.register(commands)
     report_cli.register(commands)
+    replay_cli.register(commands)
 
     demo = commands.add_parser(
         "demo", help="run the whole gateway live on loopback: feed, strategies, risk, venue",

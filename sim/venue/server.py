@@ -122,6 +122,27 @@ class VenueServer:
                     self._tell_maker(fill)
                 self.counters["flow_events"] = follower.applied
 
+    def follow_stepped(self, events: np.ndarray, symbols: dict[int, str]) -> FeedFollower:
+        """Like :meth:`follow`, with no thread: the caller advances the flow with
+        :meth:`step_flow`, in step with its own use of the same events (a replay)."""
+        follower = FeedFollower(self.engine, events, symbols, self._seed_refs)
+        self.follower = follower
+        return follower
+
+    def step_flow(self, count: int) -> int:
+        """Apply the next ``count`` events of the flow now, under the lock, telling the
+        makers of the fills; returns how many fills of our orders that made. Once it
+        returns, what those fills sent is in the accounts' logs (:meth:`sequence`)."""
+        follower = self.follower
+        if follower is None:
+            raise RuntimeError("step_flow: no flow to step (call follow_stepped first)")
+        with self._lock:
+            fills = follower.step(max(count, 0))
+            for fill in fills:
+                self._tell_maker(fill)
+            self.counters["flow_events"] = follower.applied
+        return len(fills)
+
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._listener.getsockname()[:2]
