@@ -281,10 +281,17 @@ class OrderRouter:
 
     def _cancel(self, intent: CancelOrder) -> list[Outcome]:
         order = self._orders.get((intent.account, intent.client_order_id))
+        if order is None:  # the new id of a replace the venue has not answered yet
+            order = next((o for (account, _), o in self._orders.items()
+                          if account == intent.account and o.replace is not None
+                          and o.replace.client_order_id == intent.client_order_id), None)
         if order is None:
             self.counters["cancel_unknown"] += 1
             return []
-        message = ouch.encode_inbound(type="X", user_ref_num=order.user_ref_num,
+        # The venue reads the session in order: after a replace it sent, the order goes by
+        # the replacement's UserRefNum, so the cancel names that one.
+        ref = order.user_ref_num if order.replace is None else order.replace.user_ref_num
+        message = ouch.encode_inbound(type="X", user_ref_num=ref,
                                       quantity=max(intent.remaining, 0))
         self.counters["cancels_sent"] += 1
         epoch = self.sessions[intent.account].send(message)

@@ -77,7 +77,20 @@ class MarketMaking(Strategy):
             return []
         self.decided[locate] = wanted
         threshold = mid * p["requote_bps"] / 1e4
-        for side, price, quantity in ((Side.BUY, bid, bid_size), (Side.SELL, ask, ask_size)):
+        # The venue has no self-match prevention: a quote moving through our own other
+        # quote must wait until that one has moved out of its way (sent first, in the
+        # same session, so the venue reads it first), and must not go while that one is
+        # still waiting for the venue.
+        asks, bids = self.working(locate, Side.SELL), self.working(locate, Side.BUY)
+        up = bool(asks) and bid >= min(o.price for o in asks)
+        down = bool(bids) and ask <= max(o.price for o in bids)
+        blocked = (up or down) and any(o.busy for o in (asks if up else bids))
+        quotes = [(Side.BUY, bid, bid_size), (Side.SELL, ask, ask_size)]
+        if up:
+            quotes.reverse()
+        for index, (side, price, quantity) in enumerate(quotes):
+            if index == 1 and blocked:
+                break
             intents += self._quote(locate, side, price if price > 0 else 0, quantity,
                                    threshold, timestamp_ns)
         return intents

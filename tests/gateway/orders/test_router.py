@@ -91,6 +91,20 @@ def test_replace_moves_exposure_to_the_new_order(harness: Harness) -> None:
     assert bad.source is RejectSource.INVALID
 
 
+def test_a_cancel_right_after_a_replace_cancels_the_replacement(harness: Harness) -> None:
+    harness.router.submit(order(1, Side.BUY, 300, 999_000))
+    wait_for(lambda: len(harness.of(OrderAccepted)) == 1)
+    with harness.venue._lock:  # the venue has not read the replace when the cancels go out
+        harness.router.submit(ReplaceOrder(1, 2, ACCOUNT, 100, 999_500, "test"))
+        harness.router.submit(CancelOrder(2, ACCOUNT, "test"))  # the new id, not yet known
+    wait_for(lambda: len(harness.of(OrderCanceled)) == 1)
+    (canceled,) = harness.of(OrderCanceled)
+    assert (canceled.client_order_id, canceled.quantity) == (2, 100)
+    assert harness.router.open_orders() == {}
+    assert harness.router.counters["cancel_unknown"] == 0
+    assert harness.risk.instrument_state(LOCATE).open_buy == 0  # type: ignore[attr-defined]
+
+
 def test_ioc_remainder_is_canceled(harness: Harness) -> None:
     harness.router.submit(order(1, Side.SELL, 700, BID, tif=TimeInForce.IOC))
     wait_for(lambda: len(harness.of(OrderCanceled)) == 1)

@@ -65,11 +65,14 @@ def test_small_moves_leave_quotes_alone() -> None:
 
 def test_a_move_past_the_threshold_replaces_and_waits_for_the_answer() -> None:
     mm = maker()
-    bid, _ = quotes(mm)
+    bid, ask = quotes(mm)
     intents = mm.on_book(1, top(10050, 10060), 6)
     assert [type(i) for i in intents] == [ReplaceOrder, ReplaceOrder]
+    # the new bid is above our ask: the ask moves first, so we never trade with ourselves
+    assert [i.client_order_id for i in intents if isinstance(i, ReplaceOrder)] == \
+        [ask.client_order_id, bid.client_order_id]
     assert mm.on_book(1, top(10100, 10110), 7) == []  # both replaces in flight
-    first = intents[0]
+    first = intents[1]
     assert isinstance(first, ReplaceOrder)
     mm.on_outcome(OrderReplaced(bid.client_order_id, first.new_client_order_id, 7,
                                 first.quantity, first.price, 9, 8))
@@ -80,8 +83,8 @@ def test_a_move_past_the_threshold_replaces_and_waits_for_the_answer() -> None:
 def test_a_refused_replace_leaves_the_old_quote_standing() -> None:
     mm = maker()
     bid, _ = quotes(mm)
-    replace = mm.on_book(1, top(10050, 10060), 6)[0]
-    assert isinstance(replace, ReplaceOrder)
+    replace = next(i for i in mm.on_book(1, top(10050, 10060), 6)
+                   if isinstance(i, ReplaceOrder) and i.client_order_id == bid.client_order_id)
     mm.on_outcome(OrderRejected(replace.new_client_order_id, 7, RejectSource.RISK, "rate", 7))
     assert replace.new_client_order_id not in mm.orders
     assert not mm.orders[bid.client_order_id].busy
@@ -154,3 +157,16 @@ def test_other_instruments_and_unknown_orders_are_ignored() -> None:
 def test_bad_params_name_the_strategy_and_field(params: dict[str, object], field: str) -> None:
     with pytest.raises(StrategyConfigError, match=rf"strategy s1 \(market-making\): {field}"):
         maker(**params)  # type: ignore[arg-type]
+
+
+def test_a_quote_never_moves_through_our_own_quote_still_in_flight() -> None:
+    mm = maker()
+    bid, ask = mm.on_book(1, MID, 5)
+    assert isinstance(bid, NewOrder) and isinstance(ask, NewOrder)
+    mm.on_outcome(accept(bid))  # the ask has not been accepted yet
+    # the new bid would be above our resting ask: it waits for the ask to be answered
+    assert mm.on_book(1, top(10050, 10060), 6) == []
+    mm.on_outcome(accept(ask))
+    moved = mm.on_book(1, top(10050, 10061), 7)
+    assert [i.client_order_id for i in moved if isinstance(i, ReplaceOrder)] == \
+        [ask.client_order_id, bid.client_order_id]
