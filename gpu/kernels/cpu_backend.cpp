@@ -195,6 +195,9 @@ struct IvBlock {
         lo[NG_BLOCK], hi[NG_BLOCK], s[NG_BLOCK], val[NG_BLOCK], dens[NG_BLOCK];
     int upper[NG_BLOCK], code[NG_BLOCK], flag[NG_BLOCK];
     int act[NG_BLOCK], reg[3][NG_BLOCK];
+    // SIMD loops store contiguously here; scalar loops scatter (AVX2 has no
+    // scatter store: a loop that scatters does not vectorise there at all)
+    double pk[4][NG_BLOCK];
 };
 
 // Solves n normalised problems (beta[u], x[u]) in B; s[u] and code[u] out.
@@ -206,6 +209,8 @@ NG_CLONES void iv_solve_block(IvBlock& B, int n) {
     int *__restrict UP = B.upper, *__restrict CODE = B.code, *__restrict FL = B.flag,
         *__restrict ACT = B.act;
     int(*REG)[NG_BLOCK] = B.reg;
+    double *__restrict PV = B.pk[0], *__restrict PD = B.pk[1], *__restrict PL = B.pk[2],
+           *__restrict PH = B.pk[3];
 #pragma omp simd
     for (int u = 0; u < n; ++u) {
         ng::IvState st;
@@ -239,8 +244,12 @@ NG_CLONES void iv_solve_block(IvBlock& B, int n) {
             ng::IvState st;
             st.x = X[u]; st.s = S[u]; st.upper = UP[u] != 0;
             double dens;
-            VAL[u] = ng::iv_value_taylor_forward(st, dens);
-            DENS[u] = dens;
+            PV[j] = ng::iv_value_taylor_forward(st, dens);
+            PD[j] = dens;
+        }
+        for (int j = 0; j < nr[0]; ++j) {
+            VAL[REG[0][j]] = PV[j];
+            DENS[REG[0][j]] = PD[j];
         }
 #pragma omp simd
         for (int j = 0; j < nr[1]; ++j) {
@@ -248,8 +257,12 @@ NG_CLONES void iv_solve_block(IvBlock& B, int n) {
             ng::IvState st;
             st.x = X[u]; st.s = S[u]; st.upper = UP[u] != 0;
             double dens;
-            VAL[u] = ng::iv_value_taylor_backward(st, dens);
-            DENS[u] = dens;
+            PV[j] = ng::iv_value_taylor_backward(st, dens);
+            PD[j] = dens;
+        }
+        for (int j = 0; j < nr[1]; ++j) {
+            VAL[REG[1][j]] = PV[j];
+            DENS[REG[1][j]] = PD[j];
         }
 #pragma omp simd
         for (int j = 0; j < nr[2]; ++j) {
@@ -257,8 +270,12 @@ NG_CLONES void iv_solve_block(IvBlock& B, int n) {
             ng::IvState st;
             st.x = X[u]; st.s = S[u]; st.upper = UP[u] != 0;
             double dens;
-            VAL[u] = ng::iv_value_other(st, dens);
-            DENS[u] = dens;
+            PV[j] = ng::iv_value_other(st, dens);
+            PD[j] = dens;
+        }
+        for (int j = 0; j < nr[2]; ++j) {
+            VAL[REG[2][j]] = PV[j];
+            DENS[REG[2][j]] = PD[j];
         }
 #pragma omp simd
         for (int a = 0; a < na; ++a) {
@@ -268,12 +285,13 @@ NG_CLONES void iv_solve_block(IvBlock& B, int n) {
             st.lnbeta = LB[u]; st.lo = LO[u]; st.hi = HI[u]; st.s = S[u];
             st.upper = UP[u] != 0;
             bool done = ng::iv_step(st, VAL[u], DENS[u]);
-            LO[u] = st.lo; HI[u] = st.hi; S[u] = st.s;
+            PL[a] = st.lo; PH[a] = st.hi; PV[a] = st.s;
             FL[a] = done ? 1 : 0;
         }
         int keep = 0;
         for (int a = 0; a < na; ++a) {
             int u = ACT[a];
+            LO[u] = PL[a]; HI[u] = PH[a]; S[u] = PV[a];
             if (FL[a]) CODE[u] = NG_OK;
             ACT[keep] = u;
             keep += !FL[a];

@@ -105,6 +105,26 @@ def test_bsm_round_trip_with_edge_cases() -> None:
     assert rel.max() < 1e-13, rel.max()
 
 
+@pytest.mark.parametrize("model", ["bsm", "black76"])
+def test_exactly_at_the_money_forward(model: str) -> None:
+    # x = ln(F/K) = 0 exactly (S = K with r = q; Black-76 with F = K): b_c = 0 and the
+    # slope at s_c is 0/0, which once sent every such option to not_converged.
+    sig = np.array([0.002, 0.01, 0.2, 1.0, 3.0])
+    s, k, t, r, q = 100.0, 100.0, 0.5, 0.02, 0.02
+    for cp in ("call", "put"):
+        p = analytics.price_greeks(s, k, t, r, q, sig, cp, model=model, greeks=("price",),
+                                   backend="cpu")["price"]
+        vol, st = analytics.implied_vol(p, s, k, t, r, q, cp, model=model, backend="cpu")
+        assert np.all(st == Status.OK), st
+        np.testing.assert_allclose(vol, sig, rtol=1e-12)
+    beta = np.array([1e-200, 1e-8, 0.1, 0.6, 0.999])
+    s_iv, st = analytics.implied_s_otm_call(beta, np.zeros(5))
+    assert np.all(st == Status.OK), st
+    with mp.workdps(40):  # b(0, s) = erf(s / (2 sqrt 2)), no cancellation at tiny s
+        back = np.array([float(mp.erf(mp.mpf(v) / (2 * mp.sqrt(2)))) for v in s_iv])
+    assert np.max(np.abs(back - beta) / beta) <= 1e-13
+
+
 def test_deep_itm_put_with_negative_rate() -> None:
     s, k, t, r, q, sig = 40.0, 100.0, 0.5, -0.005, 0.0, 0.25
     p = analytics.price_greeks(s, k, t, r, q, sig, "put", backend="cpu")["price"]
