@@ -187,3 +187,57 @@ class TelemetryServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class Watchdog:
+    """Turns what the parts report into alerts: slow executions, stale lines, lost sessions.
+
+    The caller feeds it on its own cadence (the demo: every 50 ms); each ``watch_*``
+    compares with what it saw last time, so an alert is raised when a condition starts.
+    """
+
+    def __init__(self, telemetry: Telemetry, stale_after_s: float = 1.0,
+                 execution_alert_ns: int = EXECUTION_ALERT_NS) -> None:
+        self.telemetry = telemetry
+        self.stale_after_ns = int(stale_after_s * 1e9)
+        self.execution_alert_ns = execution_alert_ns
+        self._line_seen: dict[str, tuple[int, int]] = {}  # line -> (packets, when it moved)
+        self._stale: set[str] = set()
+        self._down: set[str] = set()
+
+    def watch_acks(self, latencies_ns: list[int]) -> None:
+        """Venue-ack latencies since the last call: over 1 ms is an alert."""
+        slow = [ns for ns in latencies_ns if ns > self.execution_alert_ns]
+        if slow:
+            self.telemetry.alert("execution_latency",
+                                 f"{len(slow)} order(s) acknowledged after more than "
+                                 f"{self.execution_alert_ns / 1e6:g} ms (worst "
+                                 f"{max(slow) / 1e6:.2f} ms)", {"count": len(slow),
+                                                                "worst_ns": max(slow)})
+
+    def watch_lines(self, packets: dict[str, int], now_ns: int) -> None:
+        """Packets received so far per line: a line silent while another moves is stale."""
+        for line, count in packets.items():
+            last = self._line_seen.get(line)
+            if last is None or count != last[0]:
+                self._line_seen[line] = (count, now_ns)
+                self._stale.discard(line)
+        live = [line for line, (_, moved) in self._line_seen.items()
+                if now_ns - moved < self.stale_after_ns]
+        for line, (_, moved) in self._line_seen.items():
+            quiet = now_ns - moved
+            if live and line not in live and line not in self._stale:
+                self._stale.add(line)
+                self.telemetry.alert("stale_line", f"line {line} silent for "
+                                     f"{quiet / 1e9:.1f} s while line(s) "
+                                     f"{', '.join(live)} receive", {"line": line})
+
+    def watch_sessions(self, states: dict[str, str], live: str = "live") -> None:
+        """Order-entry session state by name: leaving ``live`` is a venue disconnect."""
+        for name, state in states.items():
+            if state != live and name not in self._down:
+                self._down.add(name)
+                self.telemetry.alert("venue_disconnect", f"venue session {name} is {state}",
+                                     {"session": name, "state": state})
+            elif state == live:
+                self._down.discard(name)

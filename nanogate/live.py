@@ -51,7 +51,7 @@ from nanogate.gateway.orders.deadletter import DeadLetterStore
 from nanogate.gateway.orders.router import Credentials, OrderRouter
 from nanogate.gateway.strategies.guard import Breach
 from nanogate.gateway.strategies.params import StrategyConfigError
-from nanogate.gateway.telemetry import STAGES, Alert, Telemetry, TelemetryServer
+from nanogate.gateway.telemetry import STAGES, Alert, Telemetry, TelemetryServer, Watchdog
 from nanogate.gateway.trading import OrderFilled, Outcome
 from nanogate.proto.controlapi import control_pb2 as pb
 from nanogate.proto.risk import DECISION_DTYPE, reason_names
@@ -186,6 +186,7 @@ class LiveSession:
         self.workdir = config.workdir or Path(tempfile.mkdtemp(prefix="nanogate-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.telemetry = Telemetry()
+        self.watchdog = Watchdog(self.telemetry)
         self.stop = threading.Event()
         self.started_at = 0.0
         self.token = ""
@@ -386,8 +387,15 @@ class LiveSession:
         self._gaps_seen = len(log)
         for stage, key in (("risk", "risk_ns"), ("order_to_ack", "venue_ack_ns")):
             samples = self.router.latency[key]  # appended by the router's threads
-            while samples:
-                self.telemetry.record(stage, samples.popleft())
+            taken = [samples.popleft() for _ in range(len(samples))]
+            for ns in taken:
+                self.telemetry.record(stage, ns)
+            if stage == "order_to_ack":
+                self.watchdog.watch_acks(taken)
+        packets = self.gateway.arbiter.stats.packets
+        self.watchdog.watch_lines({"A": packets[0], "B": packets[1]}, time.monotonic_ns())
+        self.watchdog.watch_sessions({str(a): str(s.state)
+                                      for a, s in self.router.sessions.items()})
         self.engine.tick()
         self.bridge.drain()
 

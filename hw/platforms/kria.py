@@ -15,8 +15,9 @@ S2MM 512-bit back through a 4096-record AXI-Stream FIFO), ``axi_dma_risk`` (MM2S
 256-bit orders in, S2MM 128-bit decisions back through a 4096-decision FIFO),
 ``axi_dma_update`` (MM2S only, 256-bit updates in), the IPs as ``nanogate_feed_0`` and
 ``nanogate_risk_0`` on HPM0 through an interconnect, and writes ``nanogate.bit`` and
-``nanogate.hwh`` for ``pynq.Overlay``. The feed names match ``gateway/device/pynq.py``;
-its ``PynqRiskEngine`` does not drive the risk DMAs yet.
+``nanogate.hwh`` for ``pynq.Overlay``. The names match ``gateway/device/pynq.py``
+(``PynqFeedParser``, ``PynqRiskEngine``). Each DMA's memory-mapped width is set to its
+stream width: the AXI DMA's data mover cannot take a stream wider than its memory side.
 """
 
 from __future__ import annotations
@@ -218,7 +219,9 @@ set_property -dict [list CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__USE__M_AXI
 set feed [create_bd_cell -type ip -vlnv nanogate.dev:user:{IP}:1.0 nanogate_feed_0]
 set dma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma axi_dma_feed]
 set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} \\
-    CONFIG.c_m_axis_mm2s_tdata_width {{64}} CONFIG.c_s_axis_s2mm_tdata_width {{{RECORD_BITS}}} \\
+    CONFIG.c_m_axi_mm2s_data_width {{64}} CONFIG.c_m_axis_mm2s_tdata_width {{64}} \\
+    CONFIG.c_m_axi_s2mm_data_width {{{RECORD_BITS}}} \\
+    CONFIG.c_s_axis_s2mm_tdata_width {{{RECORD_BITS}}} \\
     CONFIG.c_mm2s_burst_size {{64}} CONFIG.c_s2mm_burst_size {{16}}] $dma
 set fifo [create_bd_cell -type ip -vlnv xilinx.com:ip:axis_data_fifo record_fifo]
 set_property -dict [list CONFIG.FIFO_DEPTH {{{FIFO_DEPTH}}} CONFIG.HAS_TLAST {{1}}] $fifo
@@ -240,10 +243,14 @@ connect_bd_net [get_bd_pins rst_ps8_0_*/peripheral_aresetn] [get_bd_pins record_
 set risk [create_bd_cell -type ip -vlnv nanogate.dev:user:{RISK_IP}:1.0 nanogate_risk_0]
 set rdma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma axi_dma_risk]
 set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} \\
-    CONFIG.c_m_axis_mm2s_tdata_width {{{ORDER_BEAT_BITS}}} CONFIG.c_s_axis_s2mm_tdata_width {{{DECISION_BEAT_BITS}}} \\
+    CONFIG.c_m_axi_mm2s_data_width {{{ORDER_BEAT_BITS}}} \\
+    CONFIG.c_m_axis_mm2s_tdata_width {{{ORDER_BEAT_BITS}}} \\
+    CONFIG.c_m_axi_s2mm_data_width {{{DECISION_BEAT_BITS}}} \\
+    CONFIG.c_s_axis_s2mm_tdata_width {{{DECISION_BEAT_BITS}}} \\
     CONFIG.c_mm2s_burst_size {{16}} CONFIG.c_s2mm_burst_size {{16}}] $rdma
 set udma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma axi_dma_update]
 set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} CONFIG.c_include_s2mm {{0}} \\
+    CONFIG.c_m_axi_mm2s_data_width {{{ORDER_BEAT_BITS}}} \\
     CONFIG.c_m_axis_mm2s_tdata_width {{{ORDER_BEAT_BITS}}} CONFIG.c_mm2s_burst_size {{16}}] $udma
 set dfifo [create_bd_cell -type ip -vlnv xilinx.com:ip:axis_data_fifo decision_fifo]
 set_property -dict [list CONFIG.FIFO_DEPTH {{{FIFO_DEPTH}}} CONFIG.HAS_TLAST {{1}}] $dfifo

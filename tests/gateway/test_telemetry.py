@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from nanogate.gateway.telemetry import Alert, Telemetry, TelemetryServer
+from nanogate.gateway.telemetry import Alert, Telemetry, TelemetryServer, Watchdog
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -73,3 +73,30 @@ def test_metrics_and_health_over_http() -> None:
         assert _get(server.port, "/nothing")[0] == 404
     finally:
         server.close()
+
+
+def test_watchdog_raises_each_alert_when_its_condition_starts() -> None:
+    t = Telemetry(alert_interval_s=0)
+    seen: list[Alert] = []
+    t.alert_sinks.append(seen.append)
+    dog = Watchdog(t, stale_after_s=1.0)
+    dog.watch_acks([200_000, 900_000, 1_000_000])  # none over 1 ms
+    dog.watch_acks([300_000, 2_500_000, 1_200_000])
+    s = 1_000_000_000
+    dog.watch_lines({"A": 10, "B": 10}, 0)
+    dog.watch_lines({"A": 20, "B": 10}, s // 2)
+    dog.watch_lines({"A": 30, "B": 10}, s)  # B silent 1 s while A moves: stale
+    dog.watch_lines({"A": 40, "B": 10}, 2 * s)  # still stale: no second alert
+    dog.watch_lines({"A": 50, "B": 40}, 3 * s)  # both move again
+    dog.watch_lines({"A": 50, "B": 40}, 9 * s)  # both silent (end of session): no alert
+    dog.watch_sessions({"NG0007": "live", "NG0008": "live"})
+    dog.watch_sessions({"NG0007": "disconnected", "NG0008": "live"})
+    dog.watch_sessions({"NG0007": "recovering", "NG0008": "live"})  # still down: no repeat
+    dog.watch_sessions({"NG0007": "live", "NG0008": "live"})
+    dog.watch_sessions({"NG0007": "disconnected", "NG0008": "live"})  # down again
+    assert [(a.kind, a.message) for a in seen] == [
+        ("execution_latency", "2 order(s) acknowledged after more than 1 ms (worst 2.50 ms)"),
+        ("stale_line", "line B silent for 1.0 s while line(s) A receive"),
+        ("venue_disconnect", "venue session NG0007 is disconnected"),
+        ("venue_disconnect", "venue session NG0007 is disconnected"),
+    ]
