@@ -5,28 +5,35 @@ a message's last byte is taken on ``i``)::
 
     i --> [skid] --> precompute --> [beat register] --> framer --> [event register] -->
                      per prefix lane:           |  writes each body byte at its offset in
-                     length, end, ends-here     |  ``body`` (no barrel shifter: byte j of a
-                                                |  message is lane (start + j) mod W)
-                                                '--> filter table read (locate)
+                     length, end, ends-here,    |  ``body`` (no barrel shifter: byte j of a
+                     length code; per lane:     |  message is lane (start + j) mod W)
+                     type code                  '--> filter table read (locate)
 
-        --> decode/sequence --> [o] (3)
+        --> decode/sequence --> [o] (3) --> counters (4)
 
 * Skid: ``i.ready`` is a flop (the skid buffer is empty); a beat offered while
   the beat register cannot move waits there. Nothing combinational reaches
   ``i.ready`` from ``o.ready`` or from the framer.
 * Precompute (on the beat being loaded): for every lane a length prefix may
-  start on (and the one straddling from the previous beat), the length, where
-  the block ends relative to the next beat and whether it ends in this beat;
-  ``ge[k]``, "the beat has at least k bytes". The 16-bit adder and compares
-  are thus out of the framer's loop, which is a lane select and a few ANDs.
+  start on (and the one straddling from the previous beat), where the block
+  ends relative to the next beat, whether it ends in this beat, and its length
+  as a code of :data:`LENGTHS`; for every lane, its byte as a type code; the
+  header beat's count flags (end of session, heartbeat, 1 / 2 / 3 or more
+  blocks); ``ge[k]``, "the beat has at least k bytes". Compares are split at
+  the lane bits (a table on the low bits, equality on the high ones) and
+  lookups are constant ROM reads, so no carry chain sits in front of a
+  decision. The framer's loop is then a lane select and a few ANDs.
 * Framer: the MoldUDP64 header (session, sequence number, count), then one
   ``[u16 length][message]`` block after another, at any lane, across beats. It
   handles at most one block end per cycle. A valid block is at least 14 bytes,
   so with ``W`` = 8 that is never a limit; a beat holding several malformed
-  blocks (length 0..5) is held for a cycle per block (counted in ``stalls``).
-* Decode/sequence: message type and length checks (faults), the BookEvent
-  columns from :data:`nanogate.proto.records.BOOK_EVENT_SOURCES`, sequence
-  tracking (GAP/DUPLICATE flags), the instrument filter, every counter.
+  blocks (length 0..5), or at wider beats several messages, is held for a
+  cycle per extra block (counted in ``stalls``).
+* Decode/sequence: from the two codes, the type one-hot and the length check
+  (faults) are one LUT level each; the BookEvent columns from
+  :data:`nanogate.proto.records.BOOK_EVENT_SOURCES`, sequence tracking
+  (GAP/DUPLICATE flags), the instrument filter. Every counter steps a cycle
+  later, from a registered enable (they are not on the record's path).
 
 The semantics are the software model's (``nanogate.gateway.feed.fast``):
 fault by fault, sequence number by sequence number; tests hold them equal.
@@ -39,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,9 +57,11 @@ from nanogate.proto.moldudp64 import END_OF_SESSION_COUNT, HEADER
 from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_SOURCES, EventFlags
 from nanogate.proto.wire import WireField
 
-__all__ = ["HEADER_BYTES", "MAX_MESSAGE", "FeedParser"]
+__all__ = ["HEADER_BYTES", "MAX_MESSAGE", "SUPPORTED_DATA_BYTES", "FeedParser"]
 
 HEADER_BYTES = HEADER.length  # 20
+#: Beat widths in bytes (16 to 512 bits). Wider would elaborate, but is untested.
+SUPPORTED_DATA_BYTES = (2, 4, 8, 16, 32, 64)
 #: Longest ITCH 5.0 message: the body bytes the parser keeps (longer ones are faults).
 MAX_MESSAGE = max(spec.length for spec in MESSAGES.values())
 _SESSION = HEADER.field("session")
@@ -60,6 +69,21 @@ _SEQUENCE = HEADER.field("sequence_number")
 _COUNT = HEADER.field("message_count")
 # Positions relative to a beat: a 16-bit length and a few beats of slack, signed.
 _REL = signed(19)
+#: The message lengths of ITCH 5.0, each with its types. A block's length is kept as a
+#: length code (index here + 1; 0: no type has that length) and its type byte as a type
+#: code (index in MESSAGES + 1; 0: no type), both looked up per byte lane as the beat
+#: arrives, so that the decode stage starts from 5-bit codes: its type one-hot and
+#: length check are one LUT level each, not 8- and 16-bit compares per type.
+LENGTHS: dict[int, list[str]] = {}
+for _type, _spec in MESSAGES.items():
+    LENGTHS.setdefault(_spec.length, []).append(_type)
+LENGTHS = dict(sorted(LENGTHS.items()))
+assert max(LENGTHS) < 256  # a valid length has a zero high byte
+_CODE_BITS = max(len(LENGTHS), len(MESSAGES)).bit_length()
+_LENGTH_CODE = {n: code for code, n in enumerate(LENGTHS, start=1)}
+_TYPE_CODE = {ord(t): code for code, t in enumerate(MESSAGES, start=1)}
+_TYPE_LENGTH = {code: _LENGTH_CODE[MESSAGES[t].length]
+                for code, t in enumerate(MESSAGES, start=1)}
 
 
 def _or(terms: list[object]) -> object:
@@ -68,6 +92,21 @@ def _or(terms: list[object]) -> object:
     for term in terms[1:]:
         result = result | term  # type: ignore[operator]
     return result
+
+
+def _pick(values: Sequence[Value | int], index: Value, width: int = 1) -> Value:
+    """``values[index]`` as a shift of their concatenation: a mux tree (LUTs and
+    MUXF7/F8) rather than a case statement's priority logic."""
+    return Cat(*(Const(v, width) if isinstance(v, int) else v for v in values)).word_select(
+        index, width)
+
+
+def _lookup(m: Module, byte: Value, table: dict[int, int], name: str) -> Signal:
+    """``table[byte]`` (0 when absent) as a constant ROM read: one LUT function of the byte."""
+    out = Signal(_CODE_BITS, name=name)
+    m.d.comb += out.eq(_pick([table.get(v, 0) for v in range(1 << len(byte))], byte,
+                             _CODE_BITS))
+    return out
 
 
 def _be(byte_list: Sequence[Value]) -> Value:
@@ -84,8 +123,9 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
     """
 
     def __init__(self, data_bytes: int = 8, filter_depth: int = 1 << LOCATE_BITS) -> None:
-        if data_bytes < 2 or data_bytes & (data_bytes - 1):
-            raise ValueError(f"data_bytes must be a power of two >= 2, not {data_bytes}")
+        if data_bytes not in SUPPORTED_DATA_BYTES:
+            raise ValueError(f"data_bytes must be a power of two from 2 to 64 (16 to 512 "
+                             f"bits), not {data_bytes}")
         if not 1 <= filter_depth <= 1 << LOCATE_BITS:
             raise ValueError(f"filter_depth must be 1..{1 << LOCATE_BITS}")
         self.data_bytes = data_bytes
@@ -134,7 +174,6 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
             m.d.sync += self.stalls.eq(self.stalls + 1)
 
         lanes = [beat.data[8 * k:8 * k + 8] for k in range(W)]
-        lane_at = Array(lanes)
         prev_byte = Signal(8)  # last lane of the previous beat: a prefix may straddle
 
         # --- precomputed with the beat: one cycle early, from the beat being loaded -----
@@ -151,76 +190,105 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
             "ge": W + 1,         # ge[k]: at least k bytes in the beat, k = 0..W
             "start_ok": W,       # the prefix at k is whole in the beat
             "ends": W,           # ... and the block it starts ends in the beat too
-            "ends_before": W,    # ... and ends before the beat's last byte
             "end_neg": W,        # the block's end, relative to the next beat: < 0
             "end_zero": W,       #   in 0 .. W-1 (the next prefix is in the next beat)
             "end_one": W,        #   in W .. 2W-1
             "count_more": 1,     # as a header beat: 1 <= message count < 0xFFFF
             "count_more2": 1,    # as a header beat: 2 <= message count < 0xFFFF
+            "count_more3": 1,    # as a header beat: 3 <= message count < 0xFFFF
+            "count_end": 1,      # as a header beat: message count 0xFFFF (end of session)
+            "count_zero": 1,     # as a header beat: message count 0 (heartbeat)
+            "len_code": _CODE_BITS * W,  # the length at k as a LENGTHS code
+            "len_zero": W,       # the length at k is 0
+            "type_code": _CODE_BITS * W,  # lane k as a type byte: its type code
         }))
+        # per lane: the byte as a length's low byte, as a type byte, and "is zero"
+        low_code = [_lookup(m, in_lanes[k], _LENGTH_CODE, f"in_low_code{k}") for k in range(W)]
+        type_code = [_lookup(m, in_lanes[k], _TYPE_CODE, f"in_type_code{k}") for k in range(W)]
+        zero = [in_lanes[k] == 0 for k in range(W)]
         pre_end = [Signal(_REL, name=f"pre_end{k}") for k in range(W)]  # relative to next beat
         in_pre = Signal.like(pre)
         in_end = [Signal(_REL, name=f"in_end{k}") for k in range(W)]
         for k in range(W):
             r = k if k < W - 1 else -1
             hi = in_lanes[k] if k < W - 1 else in_prev
+            hi_zero = zero[k] if k < W - 1 else in_prev == 0
             length_k = Signal(16, name=f"in_len{k}")
             m.d.comb += length_k.eq(Cat(in_lanes[(k + 1) % W], hi))
             first = W - r - 2  # the shortest length that ends the block past this beat
-            # A block ending in this beat is shorter than W: its end fits a few bits.
-            small = length_k < W
-            end = Signal(range(2 * W + 1), name=f"in_end_small{k}")
-            m.d.comb += end.eq(r + 2 + length_k[:lane_bits])
+            # The compares are split at the lane bits: the low part picks from a table of
+            # W entries, the high part is compared for equality (no carry chain, one LUT
+            # level or two).
+            low = length_k[:lane_bits]
+            high = length_k[lane_bits:]
+            h0, h1, h2 = (Signal(name=f"in_high{k}_{n}") for n in range(3))
+            m.d.comb += [h0.eq(high == 0), h1.eq(high == 1), h2.eq(high == 2)]
+            below_first = Signal(name=f"in_below{k}")
+            m.d.comb += below_first.eq(_pick([int(v < first) for v in range(W)], low))
+            # A block ending in this beat is shorter than W: it ends at r + 2 + low, and
+            # ge is monotone (ge[end] implies ge[r + 2]: the prefix is whole).
+            ends_here = _pick([in_ge[r + 2 + v] if r + 2 + v <= W else 0
+                               for v in range(W)], low)
             m.d.comb += [
                 in_end[k].eq(r + 2 - W + length_k),
                 in_pre.start_ok[k].eq(in_ge[r + 2]),
-                # ge is monotone: ge[end] implies ge[r + 2], the prefix is whole
-                in_pre.ends[k].eq(small & (end <= W) & in_ge.bit_select(end, 1)),
-                in_pre.ends_before[k].eq(small & (end < W) & in_ge.bit_select(end + 1, 1)),
-                in_pre.end_neg[k].eq(length_k < first),
-                in_pre.end_zero[k].eq((length_k >= first) & (length_k < first + W)),
-                in_pre.end_one[k].eq((length_k >= first + W) & (length_k < first + 2 * W)),
+                in_pre.ends[k].eq(h0 & ends_here),
+                in_pre.end_neg[k].eq(h0 & below_first),
+                in_pre.end_zero[k].eq(h0 & ~below_first | h1 & below_first),
+                in_pre.end_one[k].eq(h1 & ~below_first | h2 & below_first),
+                in_pre.len_code.word_select(k, _CODE_BITS).eq(
+                    Mux(hi_zero, low_code[(k + 1) % W], 0)),
+                in_pre.len_zero[k].eq(hi_zero & zero[(k + 1) % W]),
+                in_pre.type_code.word_select(k, _CODE_BITS).eq(type_code[k]),
             ]
         in_count = _be([in_lanes[h % W] for h in range(_COUNT.offset,
                                                        _COUNT.offset + _COUNT.width)])
         m.d.comb += [
             in_pre.ge.eq(in_ge),
             in_pre.count_more.eq((in_count != 0) & (in_count != END_OF_SESSION_COUNT)),
-            in_pre.count_more2.eq((in_count > 1) & (in_count != END_OF_SESSION_COUNT)),
+            in_pre.count_more2.eq((in_count[1:] != 0) & (in_count != END_OF_SESSION_COUNT)),
+            in_pre.count_more3.eq(((in_count[2:] != 0) | (in_count[:2] == 3))
+                                  & (in_count != END_OF_SESSION_COUNT)),
+            in_pre.count_end.eq(in_count == END_OF_SESSION_COUNT),
+            in_pre.count_zero.eq(in_count == 0),
         ]
         with m.If(load):
             m.d.sync += [pre.eq(in_pre), *(pre_end[k].eq(in_end[k]) for k in range(W))]
 
         # --- MoldUDP64 header: byte h arrives in beat h // W, lane h % W ----------
         header_beat = (HEADER_BYTES - 1) // W
-        beat_no = Signal(range(header_beat + 2))  # saturates past the header
+        # one-hot beat number in the packet, saturating past the header: bit b is beat b
+        beat_at = Signal(header_beat + 2, init=1)
         header = [Signal(8, name=f"header{h}") for h in range(HEADER_BYTES)]
         header_now: list[Value] = []  # this cycle's view: the captured byte or the lane carrying it
         for h in range(HEADER_BYTES):
-            here = beat_no == h // W
+            here = beat_at[h // W]
             header_now.append(Mux(here, lanes[h % W], header[h]))
             with m.If(advance & b_valid & here):
                 m.d.sync += header[h].eq(lanes[h % W])
 
         def header_field(f: WireField) -> Value:
-            return _be(header_now[f.offset:f.offset + f.width])
+            """The field as the header beat sees it (only ever used there): bytes of
+            earlier beats are in their registers, no lane select in front of them."""
+            return _be([header[h] if h // W < header_beat else header_now[h]
+                        for h in range(f.offset, f.offset + f.width)])
 
         session_now = header_field(_SESSION)
         base_now = header_field(_SEQUENCE)
         count_now = header_field(_COUNT)
 
-        at_header = b_valid & (beat_no == header_beat)
+        at_header = b_valid & beat_at[header_beat]
         header_done = Signal()  # this beat completes the header of a long-enough packet
         short = Signal()
         m.d.comb += [
             header_done.eq(at_header & pre.ge[(HEADER_BYTES - 1) % W + 1]),
-            short.eq(b_valid & beat.last & (beat_no < header_beat)
+            short.eq(b_valid & beat.last & beat_at[:header_beat].any()
                      | at_header & beat.last & ~header_done),
         ]
         end_of_session = Signal()
         heartbeat = Signal()
-        m.d.comb += [end_of_session.eq(count_now == END_OF_SESSION_COUNT),
-                     heartbeat.eq(count_now == 0)]
+        # the count is in the header beat (bytes 18, 19; W >= 2): flags precomputed
+        m.d.comb += [end_of_session.eq(pre.count_end), heartbeat.eq(pre.count_zero)]
         last_session = Signal(8 * _SESSION.width)
         have_session = Signal()
         new_session = Signal()
@@ -234,13 +302,15 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         framing = Signal()  # header seen: bytes now belong to blocks (or trail)
         left = Signal(16)  # blocks announced and not started yet
         more = Signal()  # left != 0
+        more2 = Signal()  # left > 1
         next_seq = Signal(64)  # sequence number of the next block
         rel = Signal(_REL, init=rel_start)
         rel_zero = Signal(init=rel_start < W)  # 0 <= rel < W
         rel_one = Signal(init=rel_start >= W)  # W <= rel < 2W
         rel_neg1 = Signal()  # -W <= rel < 0
         active = Signal()  # a block was started and has not ended yet (it ends at rel)
-        cur_len = Signal(16)
+        cur_code = Signal(_CODE_BITS)  # the active block's length, as a LENGTHS code
+        cur_zero = Signal()  # ... is 0
         cur_seq = Signal(64)
 
         in_blocks = Signal()
@@ -249,7 +319,7 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         m.d.comb += [
             in_blocks.eq(b_valid & (framing | header_done)),
             more_now.eq(Mux(framing, more, pre.count_more)),
-            more2_now.eq(Mux(framing, left > 1, pre.count_more2)),
+            more2_now.eq(Mux(framing, more2, pre.count_more2)),
         ]
         seq_base = Signal(64)
         m.d.comb += seq_base.eq(Mux(framing, next_seq, base_now))
@@ -259,58 +329,62 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         negative = rel[-1]
         rel_le_n = Signal()  # rel <= bytes in the beat: the active block ends here
         rel_lt_n = Signal()
+        ge_after = _pick([pre.ge[v + 1] for v in range(W)], lane)  # ge[lane + 1]
         m.d.comb += [
             rel_le_n.eq(negative | rel_zero & pre.ge.bit_select(lane, 1)
                         | rel_one & (lane == 0) & pre.ge[W]),
-            rel_lt_n.eq(negative | rel_zero & pre.ge.bit_select(lane + 1, 1)),
+            rel_lt_n.eq(negative | rel_zero & ge_after),
         ]
 
         complete = Signal()
-        m.d.comb += complete.eq(in_blocks & active & rel_le_n)
+        # `active` is stale outside framing (a packet cut off mid-block leaves it set):
+        # gated by `framing` here rather than cleared at the packet's end
+        m.d.comb += complete.eq(in_blocks & active & framing & rel_le_n)
         start = Signal()
         m.d.comb += [
             start.eq(in_blocks & more_now & near & pre.start_ok.bit_select(lane, 1)),
             hold.eq(in_blocks & more_now & near & pre.ends.bit_select(lane, 1)),
         ]
-        # The prefix: at lane `lane` (or prev_byte and lane 0 when it straddles).
-        prefix_hi = Mux(negative, prev_byte, lane_at[lane])
-        prefix_lo = lane_at[(lane + 1)[:lane_bits]]
-        length = Signal(16)
-        m.d.comb += length.eq(Cat(prefix_lo, prefix_hi))
-        end_next = Array(pre_end)[lane]  # the started block's end, relative to the next beat
+        end_next = _pick(pre_end, lane, _REL.width)  # the started block's end, next beat
 
         active_next = Signal()
-        m.d.comb += active_next.eq(Mux(start, 1, active & ~complete))
+        m.d.comb += active_next.eq(start | active & framing & ~complete)
         more_next = Signal()
         m.d.comb += more_next.eq(Mux(start, more2_now, more_now))
-        ends_before = Signal()  # the next prefix (after this beat's blocks) is before n
-        m.d.comb += ends_before.eq(Mux(start, pre.ends_before.bit_select(lane, 1), rel_lt_n))
 
         # Body bytes: byte j of a block whose body starts at lane r of beat s is lane
         # (r + j) mod W of beat s + (r + j) // W. `body_beat` counts beats from s, +1
         # (0: the body starts in the next beat), saturating past the longest message.
         beats_max = (MAX_MESSAGE - 1 + W - 1) // W + 2
-        body_lane = Signal(lane_bits)
         body_beat = Signal(range(beats_max + 1))
-        new_lane = Signal(lane_bits)
         new_beat = Signal(range(beats_max + 1))
-        m.d.comb += [new_lane.eq((lane + 2)[:lane_bits]),
-                     new_beat.eq(lane != W - 2)]  # the body starts in this beat
+        m.d.comb += new_beat.eq(lane != W - 2)  # the body starts in this beat
+
+        def by_lane(values: Sequence[Value]) -> Value:
+            """``values[lane]``: a W:1 mux on the prefix lane (no adder in front of it)."""
+            return _pick(values, lane, len(values[0]))
         # One rotator per block in flight: lane i of `cur_rot` is body byte i (mod W).
         # The active block's lane selects are registers (set when it starts).
         cur_sel = [Signal(lane_bits, name=f"cur_sel{i}") for i in range(W)]
         cur_rot = [Signal(8, name=f"cur_rot{i}") for i in range(W)]
         new_rot = [Signal(8, name=f"new_rot{i}") for i in range(W)]
         for i in range(W):
-            m.d.comb += [cur_rot[i].eq(lane_at[cur_sel[i]]),
-                         new_rot[i].eq(lane_at[(new_lane + i)[:lane_bits]])]
+            m.d.comb += [cur_rot[i].eq(beat.data.word_select(cur_sel[i], 8)),
+                         new_rot[i].eq(by_lane([lanes[(v + 2 + i) % W] for v in range(W)]))]
         # Body byte j is in this beat when j // W plus the lane wrap matches the beat count.
-        cur_wraps = [Signal(name=f"cur_wraps{i}") for i in range(W)]
-        new_wraps = [Signal(name=f"new_wraps{i}") for i in range(W)]
-        for i in range(W):
-            m.d.comb += [cur_wraps[i].eq(body_lane >= W - i) if i else cur_wraps[i].eq(0),
-                         new_wraps[i].eq(new_lane >= W - i) if i else new_wraps[i].eq(0)]
+        # wraps[i]: lane i of the rotator is past the beat's end ((body lane + i) >= W); the
+        # active block's are registers, set when it starts.
+        cur_wraps = Signal(W)
+        new_wraps = Signal(W)
+        m.d.comb += new_wraps.eq(by_lane([Const(sum(1 << i for i in range(W)
+                                                    if (v + 2) % W + i >= W), W)
+                                          for v in range(W)]))
         body = [Signal(8, name=f"body{j}") for j in range(MAX_MESSAGE)]
+        # the type byte's length code, kept beside body[0] (and from the same lane)
+        type_codes = [pre.type_code.word_select(k, _CODE_BITS) for k in range(W)]
+        body_code = Signal(_CODE_BITS)
+        cur_code_here = pre.type_code.word_select(cur_sel[0], _CODE_BITS)
+        new_code_here = by_lane([type_codes[(v + 2) % W] for v in range(W)])
         assembled = []  # the completing block's bytes, this beat's lanes merged in
         for j in range(MAX_MESSAGE):
             cur_here = Signal(name=f"cur_here{j}")
@@ -318,25 +392,29 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
             cur_byte = cur_rot[j % W]
             new_byte = new_rot[j % W]
             m.d.comb += [
-                cur_here.eq(active & (body_beat == j // W + 1 + cur_wraps[j % W])),
-                new_here.eq(start & (new_beat == j // W + 1 + new_wraps[j % W])),
+                cur_here.eq(active & Mux(cur_wraps[j % W], body_beat == j // W + 2,
+                                         body_beat == j // W + 1)),
+                new_here.eq(start & Mux(new_wraps[j % W], new_beat == j // W + 2,
+                                        new_beat == j // W + 1)),
             ]
             assembled.append(Mux(cur_here, cur_byte, body[j]))
             with m.If(advance & b_valid):
                 with m.If(new_here):
                     m.d.sync += body[j].eq(new_byte)
+                    if j == 0:
+                        m.d.sync += body_code.eq(new_code_here)
                 with m.Elif(cur_here):
                     m.d.sync += body[j].eq(cur_byte)
+                    if j == 0:
+                        m.d.sync += body_code.eq(cur_code_here)
+            if j == 0:
+                assembled_code = Mux(cur_here, cur_code_here, body_code)
 
         # --- packet end: what the last beat leaves unfinished ------------------------
+        # (`truncated` and `trailing` are told apart in the decode stage, from these)
         packet_end = Signal()
-        truncated = Signal()
-        trailing = Signal()
         m.d.comb += [
             packet_end.eq(b_valid & beat.last & ~hold),
-            # a block cut off, or a prefix missing, before `count` blocks were read
-            truncated.eq(packet_end & in_blocks & (active_next | more_next)),
-            trailing.eq(packet_end & in_blocks & ~active_next & ~more_next & ends_before),
         ]
 
         with m.If(advance & b_valid):
@@ -348,7 +426,10 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
                     m.d.sync += [last_session.eq(session_now), have_session.eq(1)]
             with m.If(in_blocks):
                 left_now = Mux(framing, left, Mux(end_of_session, 0, count_now))
+                # left > 1 after this beat: from the registers, not from the new `left`
+                more3_now = Mux(framing, left > 2, pre.count_more3)
                 m.d.sync += [left.eq(left_now - start), more.eq(more_next),
+                             more2.eq(Mux(start, more3_now, more2_now)),
                              active.eq(active_next)]
                 with m.If(hold):  # the block ends in this beat too: its end is <= W
                     m.d.sync += [rel.eq(Cat(end_next[:lane_bits],
@@ -366,30 +447,39 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
                                  rel_one.eq(rel[lane_bits:] == 2), rel_neg1.eq(rel_zero)]
                 with m.If(start):
                     m.d.sync += [next_seq.eq(seq_base + 1), cur_seq.eq(seq_base),
-                                 cur_len.eq(length), body_lane.eq(new_lane),
+                                 cur_code.eq(pre.len_code.word_select(lane, _CODE_BITS)),
+                                 cur_zero.eq(pre.len_zero.bit_select(lane, 1)),
+                                 cur_wraps.eq(new_wraps),
                                  body_beat.eq(new_beat + ~hold),
-                                 *(cur_sel[i].eq((new_lane + i)[:lane_bits])
+                                 *(cur_sel[i].eq(by_lane([Const((v + 2 + i) % W, lane_bits)
+                                                          for v in range(W)]))
                                    for i in range(W))]
                 with m.Elif(~hold & (body_beat != beats_max)):
                     m.d.sync += body_beat.eq(body_beat + 1)
-            with m.If(~hold & ~beat.last & (beat_no <= header_beat)):
-                m.d.sync += beat_no.eq(beat_no + 1)
+                # the first prefix may start after the header beat (20 % W == 0: W <= 4)
+                with m.If(~framing & ~start):
+                    m.d.sync += next_seq.eq(base_now)
+            with m.If(~hold & ~beat.last & ~beat_at[header_beat + 1]):
+                m.d.sync += beat_at.eq(beat_at << 1)
             with m.If(packet_end):
-                m.d.sync += [beat_no.eq(0), framing.eq(0), active.eq(0),
+                m.d.sync += [beat_at.eq(1), framing.eq(0),
                              rel.eq(rel_start), rel_zero.eq(rel_start < W),
                              rel_one.eq(rel_start >= W), rel_neg1.eq(0)]
 
         # --- event register -------------------------------------------------------------
         ev = Signal(data.StructLayout({
-            "block": 1, "length": 16, "seq": 64,
+            "block": 1, "code": _CODE_BITS, "zero": 1, "type_code": _CODE_BITS, "seq": 64,
             "header": 1, "new_session": 1, "heartbeat": 1, "base": 64,
-            "packet": 1, "end_of_session": 1, "truncated": 1, "trailing": 1, "short": 1,
+            "packet": 1, "end_of_session": 1, "short": 1,
+            "blocks_end": 1, "started": 1, "open": 1, "more": 1, "ends_before": 1,
         }))
         ev_body = [Signal(8, name=f"ev_body{j}") for j in range(MAX_MESSAGE)]
         with m.If(advance):
             m.d.sync += [
                 ev.block.eq(complete),
-                ev.length.eq(cur_len),
+                ev.code.eq(cur_code),
+                ev.zero.eq(cur_zero),
+                ev.type_code.eq(assembled_code),
                 ev.seq.eq(cur_seq),
                 ev.header.eq(header_done & ~end_of_session),
                 ev.new_session.eq(new_session),
@@ -397,8 +487,12 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
                 ev.base.eq(base_now),
                 ev.packet.eq(packet_end),
                 ev.end_of_session.eq(header_done & end_of_session),
-                ev.truncated.eq(truncated),
-                ev.trailing.eq(trailing),
+                ev.blocks_end.eq(packet_end & in_blocks),
+                ev.started.eq(start),
+                ev.open.eq(active & framing & ~complete),
+                ev.more.eq(more_now),
+                # after this beat's blocks (none started: that one would be unfinished)
+                ev.ends_before.eq(rel_lt_n),
                 ev.short.eq(short),
             ]
             with m.If(complete):
@@ -427,21 +521,31 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         is_type = {t: Signal(name=f"is_{'lower_' if t.islower() else ''}{t}")
                    for t in MESSAGES}
         for t, sig in is_type.items():
-            m.d.comb += sig.eq(msg_type == ord(t))
+            m.d.comb += sig.eq(ev.type_code == _TYPE_CODE[ord(t)])
+        type_length = _lookup(m, ev.type_code, _TYPE_LENGTH, "type_length")
         known = Signal()
-        right_length = Signal()
+        right_length = Signal()  # the length is the type's (so not 0)
         m.d.comb += [
-            known.eq(Cat(*is_type.values()).any()),
-            right_length.eq(Cat(*(is_type[t] & (ev.length == spec.length)
-                                  for t, spec in MESSAGES.items())).any()),
+            known.eq(ev.type_code != 0),
+            right_length.eq(known & (ev.code == type_length)),
         ]
         bad_length = Signal()
         unknown_type = Signal()
         good = Signal()
         m.d.comb += [
-            bad_length.eq(ev.block & ((ev.length == 0) | known & ~right_length)),
-            unknown_type.eq(ev.block & (ev.length != 0) & ~known),
-            good.eq(ev.block & (ev.length != 0) & right_length),
+            bad_length.eq(ev.block & (ev.zero | known & ~right_length)),
+            unknown_type.eq(ev.block & ~ev.zero & ~known),
+            good.eq(ev.block & right_length),
+        ]
+
+        # at a packet's end: a block cut off, or a prefix missing, before `count` blocks
+        unfinished = Signal()
+        m.d.comb += unfinished.eq(ev.started | ev.open | ev.more)
+        truncated = Signal()  # the packet ended before `count` blocks were read
+        trailing = Signal()  # ... after them, with bytes to spare
+        m.d.comb += [
+            truncated.eq(ev.blocks_end & unfinished),
+            trailing.eq(ev.blocks_end & ~unfinished & ev.ends_before),
         ]
 
         expected = Signal(64)
@@ -452,26 +556,28 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
         gap = Signal()
         duplicate = Signal()
         heartbeat_gap = Signal()
+        ahead = Signal()  # the sequence number is above the expected one
+        behind = Signal()
         m.d.comb += [
-            gap.eq(good & synced_now & (ev.seq > expected)),
-            duplicate.eq(good & synced_now & (ev.seq < expected)),
+            ahead.eq(synced_now & (ev.seq > expected)),
+            behind.eq(synced_now & (ev.seq < expected)),
+            gap.eq(good & ahead),
+            duplicate.eq(good & behind),
             heartbeat_gap.eq(heartbeat_ev & synced_now & (ev.base > expected)),
         ]
-        jump = Signal(64)  # sequence numbers skipped, added to `missing` a cycle later
-        m.d.sync += jump.eq(0)
+        # Sequence numbers skipped, added to `missing` a cycle later: both differences
+        # are registered as they are, the choice between them (or none) is made then.
+        seq_jump = Signal(64)
+        base_jump = Signal(64)
+        heartbeat_gap_step = Signal()
+        m.d.sync += [seq_jump.eq(ev.seq - expected), base_jump.eq(ev.base - expected),
+                     heartbeat_gap_step.eq(advance & heartbeat_gap)]
         with m.If(advance):
             m.d.sync += synced.eq(synced_now)
             with m.If(heartbeat_ev & (~synced_now | (ev.base > expected))):
                 m.d.sync += [expected.eq(ev.base), synced.eq(1)]
             with m.If(ev.block & (~synced_now | (ev.seq >= expected))):
                 m.d.sync += [expected.eq(ev.seq + 1), synced.eq(1)]
-            with m.If(gap):
-                m.d.sync += jump.eq(ev.seq - expected)
-            with m.If(heartbeat_gap):
-                m.d.sync += jump.eq(ev.base - expected)
-        missing_sum = Signal(65)
-        m.d.comb += missing_sum.eq(self.missing + jump)
-        m.d.sync += self.missing.eq(Mux(missing_sum[64], (1 << 64) - 1, missing_sum[:64]))
 
         passes = Signal()
         m.d.comb += passes.eq(~self.filter_enable | (ev_in_table & read.data))
@@ -508,21 +614,43 @@ class FeedParser(wiring.Component):  # type: ignore[misc]
             m.d.sync += [self.o.valid.eq(good & passes), self.o.payload.eq(record)]
 
         # --- counters ----------------------------------------------------------------------
+        # A counter steps a cycle after its event: the enable is registered, so that the
+        # decode logic and the counter's adder are not one path.
         def count_when(counter: Signal, condition: object) -> None:
-            with m.If(advance & condition):
+            step = Signal(name=f"step_{counter.name}")
+            m.d.sync += step.eq(advance & condition)
+            with m.If(step):
+                m.d.sync += counter.eq(counter + 1)
+
+        # the message counters: from the registered terms, ANDed at the counter stage
+        stepped = Signal()
+        good_step, passes_step, ahead_step, behind_step = (
+            Signal(name=f"step_{n}") for n in ("good", "passes", "ahead", "behind"))
+        m.d.sync += [stepped.eq(advance), good_step.eq(good), passes_step.eq(passes),
+                     ahead_step.eq(ahead), behind_step.eq(behind)]
+
+        jump = Signal(64)  # (a GAP-flagged record's and a heartbeat's gap are exclusive)
+        m.d.comb += jump.eq(Mux(heartbeat_gap_step, base_jump,
+                                Mux(stepped & good_step & ahead_step, seq_jump, 0)))
+        missing_sum = Signal(65)
+        m.d.comb += missing_sum.eq(self.missing + jump)
+        m.d.sync += self.missing.eq(Mux(missing_sum[64], (1 << 64) - 1, missing_sum[:64]))
+
+        def count_after(counter: Signal, condition: Value) -> None:
+            with m.If(stepped & condition):
                 m.d.sync += counter.eq(counter + 1)
 
         count_when(self.packets, ev.packet)
-        count_when(self.messages, good)
-        count_when(self.records, good & passes)
-        count_when(self.filtered, good & ~passes)
+        count_after(self.messages, good_step)
+        count_after(self.records, good_step & passes_step)
+        count_after(self.filtered, good_step & ~passes_step)
         count_when(self.heartbeats, heartbeat_ev)
         count_when(self.end_of_session, ev.end_of_session)
-        count_when(self.truncated, ev.truncated)
+        count_when(self.truncated, truncated)
         count_when(self.unknown_type, unknown_type)
         count_when(self.bad_length, bad_length)
-        count_when(self.trailing_bytes, ev.trailing)
+        count_when(self.trailing_bytes, trailing)
         count_when(self.short_packet, ev.short)
-        count_when(self.gaps, gap | heartbeat_gap)
-        count_when(self.duplicates, duplicate)
+        count_after(self.gaps, good_step & ahead_step | heartbeat_gap_step)
+        count_after(self.duplicates, good_step & behind_step)
         return m

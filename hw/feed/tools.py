@@ -10,6 +10,7 @@ per cycle while the stream flows).
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -25,7 +26,7 @@ from nanogate.hw.feed.top import FeedParserTop
 from nanogate.proto import moldudp64
 from nanogate.proto.feed_regs import FEED_REGS
 
-__all__ = ["bench", "measure", "top_for_synthesis", "write_verilog"]
+__all__ = ["bench", "measure", "measure_width", "top_for_synthesis", "write_verilog"]
 
 TOPLEVEL = "feed_parser"
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "ex20101224.TEST_ITCH_50"
@@ -115,3 +116,30 @@ def bench(as_json: bool) -> int:
     print(f"\nlatency max {latency_max} cycles, median {summary['latency_cycles_median']}; "
           f"{float(summary['bytes_per_cycle']):.3f} bytes/cycle")  # type: ignore[arg-type]
     return 0
+
+
+def measure_width(data_bytes: int, messages: int = 1000, seed: int = 1) -> dict[str, object]:
+    """The synthetic burst's figures at another beat width (``data_bytes`` per beat)."""
+    burst = [p.encode() for p in moldudp64.packetize("BURST", messages_of(messages, seed))]
+    run = measure(burst, data_bytes)
+    run["data_bytes"] = data_bytes
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nanogate.hw.feed.tools --data-bytes 64``: one width's figures as JSON
+    (the widths besides 64 bits are not in ``nanogate hw bench feed``: slow to simulate)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data-bytes", type=int, default=8, metavar="N",
+                        help="beat width in bytes (2..64)")
+    parser.add_argument("--messages", type=int, default=1000, metavar="M",
+                        help="messages in the synthetic burst")
+    args = parser.parse_args(argv)
+    run = measure_width(args.data_bytes, args.messages)
+    run.pop("latency_by_type")
+    print(json.dumps(run, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

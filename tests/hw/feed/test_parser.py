@@ -141,9 +141,27 @@ def test_filter_passes_only_marked_locates_through_registers() -> None:
     assert sim.read_register("filter_enable") == 1
 
 
+@pytest.mark.parametrize("data_bytes", [
+    4,  # 32 bits: the header ends on a beat boundary, the first prefix starts a beat
+    16,  # 128 bits
+    pytest.param(64, marks=pytest.mark.slow),  # 512 bits: several block ends per beat
+])
+def test_other_widths_match_software(data_bytes: int) -> None:
+    rng = random.Random(data_bytes)
+    messages = messages_of(80, data_bytes) + every_type_messages(rng)
+    rng.shuffle(messages)
+    payloads = stream_of_packets(rng, messages)
+    model = SoftwareFeedParser()
+    sim = FeedSim(data_bytes, filter_depth=16, gap_probability=0.2, ready_probability=0.6,
+                  seed=data_bytes)
+    assert_same(records_to_array(sim.push(payloads).records), model.push(payloads))
+    assert hardware_counters(sim) == software_counters(model)
+
+
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_parameters_are_checked() -> None:
-    with pytest.raises(ValueError, match="power of two"):
-        FeedParser(data_bytes=6)
+    for data_bytes in (1, 6, 128):
+        with pytest.raises(ValueError, match="data_bytes must be a power of two from 2 to 64"):
+            FeedParser(data_bytes=data_bytes)
     with pytest.raises(ValueError, match="filter_depth"):
         FeedParser(filter_depth=0)
