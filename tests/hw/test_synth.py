@@ -99,20 +99,41 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_cli_prints_the_report_and_checks_the_goal(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
-    def fake(component: object, top_name: str, **_: object) -> synth.SynthReport:
-        seen.append(top_name)
+    def fake(component: object, top_name: str, *, mapping: str = "delay",
+             **_: object) -> synth.SynthReport:
+        seen.append((top_name, mapping))
         component._MustUse__silence = True  # type: ignore[attr-defined]  # never elaborated
-        return synth.report_of(netlist(), "top")
+        net = netlist()
+        if mapping == "depth":  # one level less, as abc -lut cells
+            cells = net["modules"]["top"]["cells"]
+            del cells["l1"]
+            cells["l2"]["connections"]["I0"] = [3]
+            for cell in cells.values():
+                if cell["type"].startswith("LUT"):
+                    cell["type"] = "$lut"
+        return synth.report_of(net, "top", mapping=mapping)
 
     monkeypatch.setattr(synth, "estimate", fake)
     monkeypatch.setattr(synth, "have_yosys", lambda: True)
     code, out, _ = run_cli("feed")
-    assert code == 0 and seen == ["feed_parser"] and "stage_b" in out
+    assert code == 0 and seen == [("feed_parser", "delay"), ("feed_parser", "depth")]
+    assert "stage_b" in out and "abc -lut 6 (LUT depth)" in out
     code, out, _ = run_cli("feed", "--json", "--max-levels", "2")
-    assert code == 1 and json.loads(out)["max_levels"] == 3
-    assert run_cli("feed", "--max-levels", "3")[0] == 0
+    both = json.loads(out)
+    assert code == 1 and both["delay"]["max_levels"] == 3 and both["depth"]["max_levels"] == 2
+    assert both["depth"]["luts"] == 3 and both["depth"]["mapping"] == "depth"
+    seen.clear()
+    code, out, _ = run_cli("feed", "--mapping", "depth", "--json", "--max-levels", "2")
+    assert code == 0 and json.loads(out)["max_levels"] == 2 and seen == [("feed_parser", "depth")]
+    assert run_cli("feed", "--mapping", "delay", "--max-levels", "3")[0] == 0
+    assert run_cli("feed", "--mapping", "delay", "--max-levels", "2")[0] == 1
+
+
+def test_unknown_mapping_is_refused() -> None:
+    with pytest.raises(ValueError, match="delay, depth"):
+        synth.estimate(PacketCounter(), "counter", mapping="area")
 
 
 def test_cli_without_yosys_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +151,7 @@ def test_synthesise_a_small_component() -> None:
     assert report.ffs > 32 and report.luts > 0 and report.brams == 0
     assert 1 <= report.max_levels <= 6
     assert report.deepest and report.deepest[0].levels == report.max_levels
+    depth = synth.estimate(PacketCounter(), "packet_counter", mapping="depth")
+    assert depth.mapping == "depth" and depth.ffs == report.ffs
+    assert depth.cells.get("$lut", 0) == depth.luts > 0
+    assert 1 <= depth.max_levels <= report.max_levels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import socket
@@ -94,3 +95,29 @@ def test_bad_config_is_rejected() -> None:
         LineFaults(loss=1.5)
     with pytest.raises(ValueError, match="rate"):
         PublisherConfig(a, rate=0)
+
+
+def publish_args(*extra: str) -> argparse.Namespace:
+
+    from nanogate.sim.publish_cli import register_feed
+
+    parser = argparse.ArgumentParser()
+    register_feed(parser.add_subparsers())
+    return parser.parse_args(["publish", "--synthetic", "10", "--line-a", "239.1.1.1:5001",
+                              "--line-b", "239.1.1.2:5002", *extra])
+
+
+def test_line_b_takes_line_a_faults_unless_given_its_own() -> None:
+    from nanogate.sim.publish_cli import line_faults
+
+    a, b = line_faults(publish_args("--loss", "0.1", "--dup", "0.2", "--reorder", "0.3"))
+    assert a == b == LineFaults(0.1, 0.2, 0.3)
+    a, b = line_faults(publish_args("--loss", "0.1", "--dup", "0.2", "--reorder", "0.3",
+                                    "--loss-b", "0", "--dup-b", "0.5", "--reorder-b", "0.01"))
+    assert a == LineFaults(0.1, 0.2, 0.3) and b == LineFaults(0.0, 0.5, 0.01)
+
+
+def test_out_of_range_line_b_fault_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        publish_args("--dup-b", "1.5")
+    assert exit_info.value.code == 2 and "--dup-b" in capsys.readouterr().err
