@@ -1,8 +1,10 @@
 """``ngctl``: the operator's CLI for the nanogate control plane (kubectl habits).
 
-Data goes to stdout, messages to stderr. Exit status: 0 ok, 1 failed, 2 usage,
-3 not authenticated or not permitted, 4 not found. Destructive commands (halt,
-cancel-all, delete) ask first unless ``--yes``, and never ask without a terminal.
+Data goes to stdout, messages (prompts included) to stderr. Exit status: 0 ok,
+1 failed (an operator who answers "no" to a confirmation included), 2 usage, 3 not
+authenticated or not permitted, 4 not found, 130 interrupted. Destructive commands
+(halt, cancel-all, delete) ask first unless ``--yes``, and never ask without a terminal:
+without one they refuse (exit 2) and read nothing from stdin.
 """
 
 from __future__ import annotations
@@ -23,17 +25,26 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 _CODES = {grpc.StatusCode.UNAUTHENTICATED: EXIT_AUTH, grpc.StatusCode.PERMISSION_DENIED: EXIT_AUTH,
           grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND}
 SIDES = {"buy": pb.SIDE_BUY, "sell": pb.SIDE_SELL, "sell_short": pb.SIDE_SELL_SHORT}
+EXIT_INTERRUPTED = 130
 EPILOG = """\
 examples:
   ngctl get strategies -o yaml          ngctl apply -f examples/strategies/mm-aapl.yaml
+  ngctl describe strategy mm-aapl       ngctl get audit strategy/mm-aapl
   ngctl halt --instrument AAPL --reason "news pending" --yes
   ngctl limits set --instrument AAPL --locate 1 --max-qty 1000 --collar-bps 500
   ngctl events --follow --type halt --type resume
+  NANOGATE_ADDR=gw1:50051 NANOGATE_TOKEN=... ngctl status
 
 connection: --server/--token/--ca/--cert/--key, else NANOGATE_ADDR, NANOGATE_TOKEN,
 NANOGATE_CA, NANOGATE_CERT, NANOGATE_KEY, else the config file (--config, NGCTL_CONFIG,
-~/.config/nanogate/ngctl.yaml).
-exit status: 0 ok, 1 failed, 2 usage, 3 not authenticated or not permitted, 4 not found
+~/.config/nanogate/ngctl.yaml: address, token, ca, cert, key).
+
+data goes to stdout, messages and prompts to stderr. halt, cancel-all and delete ask
+"[y/N]" on the terminal unless --yes; without a terminal they refuse (exit 2).
+
+exit status: 0 ok, 1 failed (also: a confirmation answered no, a rejected check-order,
+a broken audit chain), 2 usage, 3 not authenticated or not permitted, 4 not found,
+130 interrupted (Ctrl-C, the way to stop events --follow)
 """
 
 
@@ -41,18 +52,29 @@ class Usage(Exception):
     """A command line that names no valid request (exit 2)."""
 
 
+class Declined(Exception):
+    """The operator answered no to a confirmation (exit 1: nothing was done)."""
+
+
+class Missing(Exception):
+    """A named object that does not exist, found out on this side (exit 4)."""
+
+
 def err(message: str) -> None:
     print(f"ngctl: {message}", file=sys.stderr)
 
 
 def confirm(question: str, yes: bool) -> None:
+    """Ask on the terminal (prompt on stderr); never read stdin when it is not a terminal."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise Usage(f"{question}: refusing without --yes (no terminal to ask on)")
-    answer = input(f"{question} [y/N] ").strip().lower()
+    sys.stderr.write(f"{question}? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()  # "" at end of input: no
     if answer not in ("y", "yes"):
-        raise Usage("not confirmed")
+        raise Declined(f"{question}: not confirmed, nothing done")
 
 
 def target(args: argparse.Namespace) -> pb.Target:
@@ -75,6 +97,8 @@ def describe_target(t: pb.Target) -> str:
 
 def cmd_get(c: Any, args: argparse.Namespace) -> int:
     kind, name, o = args.kind, args.name, c.options()
+    if name and kind in ("halts", "symbols"):
+        raise Usage(f"get {kind} takes no NAME (found {name!r})")
     if kind in ("strategies", "strategy"):
         items = [c.strategies.GetStrategy(pb.GetStrategyRequest(name=name), **o)] if name \
             else list(c.strategies.ListStrategies(pb.ListStrategiesRequest(), **o).strategies)
@@ -94,6 +118,10 @@ def cmd_get(c: Any, args: argparse.Namespace) -> int:
         print_rows("exposure", [c.risk.GetExposure(exposure, **o)], args.output, single=True)
     elif kind == "audit":
         rows = c.audit.ListAudit(pb.ListAuditRequest(limit=args.limit, target=name or ""), **o)
+        if name and not rows.records:
+            raise Missing(f"no audit rows for target {name!r} (targets look like "
+                          "strategy/NAME, instrument/LOCATE, account/N, halt/..., symbols; "
+                          "see `ngctl get audit`)")
         print_rows("audit", list(rows.records), args.output)
     elif kind == "symbols":
         print_rows("symbols", list(c.risk.ListSymbols(pb.ListSymbolsRequest(), **o).symbols),
@@ -231,15 +259,16 @@ def cmd_check_order(c: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_events(c: Any, args: argparse.Namespace) -> int:
-    after = args.since
+    after, printed = args.since, 0
     while True:
+        left = args.limit - printed if args.limit else 0
         request = pb.StreamEventsRequest(after_id=after, types=args.type or [],
-                                         follow=args.follow, limit=args.limit)
+                                         follow=args.follow, limit=left)
         # a follow stream is re-opened from the last id when its deadline ends
         timeout = 300.0 if args.follow else None
         try:
             for event in c.events.StreamEvents(request, **c.options(timeout)):
-                after = event.id
+                after, printed = event.id, printed + 1
                 print_rows("events", [event], args.output, stream=True)
                 sys.stdout.flush()
         except grpc.RpcError as error:
@@ -266,6 +295,39 @@ def cmd_status(c: Any, args: argparse.Namespace) -> int:
 
 # --- the parser -------------------------------------------------------------------------
 
+_CONFIRM = ("asks [y/N] on the terminal (prompt on stderr) unless --yes; answering no exits 1;\n"
+            "without a terminal it refuses with exit 2 and reads nothing.")
+EXAMPLES = {
+    "get": "examples:\n  ngctl get strategies\n  ngctl get strategy mm-aapl -o yaml\n"
+           "  ngctl get limits AAPL -o json      ngctl get limits --account 3\n"
+           "  ngctl get halts                    ngctl get exposure AAPL\n"
+           "  ngctl get audit --limit 20         ngctl get audit strategy/mm-aapl\n"
+           "a NAME that does not exist exits 4 (audit: a target with no rows).",
+    "describe": "example:\n  ngctl describe strategy mm-aapl -o json",
+    "apply": "examples:\n  ngctl apply -f examples/strategies/mm-aapl.yaml --dry-run\n"
+             "  cat spec.yaml | ngctl apply -f -\nan invalid spec exits 1 and names each field.",
+    "delete": "example:\n  ngctl delete strategy mm-aapl --yes\n" + _CONFIRM,
+    "halt": "examples:\n  ngctl halt --instrument AAPL --reason \"news pending\"\n"
+            "  ngctl halt --all --reason \"kill switch drill\" --yes\n" + _CONFIRM,
+    "resume": "example:\n  ngctl resume --instrument AAPL --reason \"news out\"",
+    "reduce-only": "examples:\n  ngctl reduce-only --account 3 --reason \"over limit\"\n"
+                   "  ngctl reduce-only --account 3 --off",
+    "cancel-all": "examples:\n  ngctl cancel-all --account 3 --side buy --yes\n"
+                  "  ngctl cancel-all --instrument AAPL\n" + _CONFIRM,
+    "limits": "examples:\n  ngctl limits set --instrument AAPL --locate 1 --max-qty 1000 "
+              "--collar-bps 500\n  ngctl limits set --account 3 --credit-limit 10000000000 "
+              "--rate 1000 --burst 100\nout-of-range values exit 1 and name the field.",
+    "symbols": "example:\n  ngctl symbols AAPL=1 MSFT=2",
+    "check-order": "example:\n  ngctl check-order --id 1 --account 3 --instrument AAPL "
+                   "--side buy --qty 100 --price 1500000\na rejected order exits 1.",
+    "events": "examples:\n  ngctl events --type halt --limit 10\n"
+              "  ngctl events --follow -o json       (one JSON object a line; Ctrl-C stops, "
+              "exit 130)\n  ngctl events --follow --since 1200 --limit 1",
+    "audit": "example:\n  ngctl audit verify\na broken chain exits 1 and names the first bad row.",
+    "status": "example:\n  ngctl status -o json",
+}
+
+
 def _output(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
 
@@ -285,14 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca", metavar="FILE", help="CA that signed the server's certificate")
     parser.add_argument("--cert", metavar="FILE", help="client certificate (mTLS)")
     parser.add_argument("--key", metavar="FILE", help="client key (mTLS)")
-    parser.add_argument("--config", metavar="FILE")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default $NGCTL_CONFIG, ~/.config/nanogate/ngctl.yaml)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
                         help="deadline of each call, seconds (default 10)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, handler: Callable[[Any, argparse.Namespace], int], help: str) \
             -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES.get(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(handler=handler)
         return p
 
@@ -313,11 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("delete", cmd_delete, "delete a strategy")
     p.add_argument("kind")
     p.add_argument("name")
-    p.add_argument("--yes", "-y", action="store_true")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = add("halt", cmd_halt, "halt trading: globally, for an account or for an instrument")
     _scope(p)
     p.add_argument("--reason", required=True)
-    p.add_argument("--yes", "-y", action="store_true")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = add("resume", cmd_resume, "lift a halt")
     _scope(p)
     p.add_argument("--reason")
@@ -330,10 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instrument", metavar="SYM")
     p.add_argument("--side", choices=("buy", "sell"))
     p.add_argument("--reason")
-    p.add_argument("--yes", "-y", action="store_true")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     limits = add("limits", cmd_limits, "set risk limits").add_subparsers(
         dest="limits_command", metavar="set", required=True)
-    p = limits.add_parser("set", help="set instrument or account limits (others unchanged)")
+    p = limits.add_parser("set", help="set instrument or account limits (others unchanged)",
+                          description="Set instrument or account limits; fields not given "
+                                      "are unchanged.", epilog=EXAMPLES["limits"],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(handler=cmd_limits)
     p.add_argument("--instrument", metavar="SYM")
     p.add_argument("--locate", type=int, metavar="N", help="map SYM to this stock locate")
@@ -395,11 +462,21 @@ def main(argv: list[str] | None = None) -> int:
     except Usage as error:
         err(str(error))
         return EXIT_USAGE
+    except Declined as error:
+        err(str(error))
+        return EXIT_FAILED
+    except Missing as error:
+        err(str(error))
+        return EXIT_NOT_FOUND
     except grpc.RpcError as error:
         return report(error)
     except KeyboardInterrupt:
         err("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `ngctl events --follow | head`: the reader is gone
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     finally:
         client.close()
 

@@ -93,3 +93,9 @@ def make_harness(tmp_path: Path) -> Iterator[object]:
     yield make
     for h in started:
         h.stop()
+
+
+@pytest.fixture
+def tokens() -> dict[str, str]:
+    """The test server's bearer token of each role."""
+    return dict(TOKENS)

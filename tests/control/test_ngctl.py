@@ -170,10 +170,22 @@ def test_restart_keeps_state_and_chain(harness: Harness, ctl: Ctl) -> None:
     ctl("symbols", "MSFT=2")
     assert ctl("apply", "-f", str(EXAMPLES / "mm-aapl.yaml"), role="trader")[0] == 0
     assert ctl("halt", "--instrument", "MSFT", "--reason", "news", "--yes")[0] == 0
-    before = ctl("get", "audit", "-o", "json")[1]
+    assert ctl("reduce-only", "--account", "7", "--reason", "drawdown", role="risk")[0] == 0
+    assert ctl("check-order", "--id", "9", "--account", "7", "--instrument", "AAPL",
+               "--side", "buy", "--qty", "1", "--price", "1500000", role="risk")[0] == 1
+    views = [("get", "audit", "-o", "json"), ("get", "limits", "-o", "json"),
+             ("get", "halts", "-o", "json"), ("get", "strategies", "-o", "json"),
+             ("get", "symbols", "-o", "json")]
+    before = [ctl(*view)[1] for view in views]
+    limits = json.loads(before[1])
+    assert [i["symbol"] for i in limits["instruments"]] == ["AAPL"]
+    assert limits["instruments"][0]["max_qty"] == "10000"
+    assert {a["account"]: a["source"] for a in limits["accounts"]} == {
+        3: "limits", 7: "strategy/mm-aapl"}
+    assert json.loads(before[2])["reduce_only_accounts"] == [7]
     harness.restart()
+    assert [ctl(*view)[1] for view in views] == before
     assert "mm-aapl" in ctl("get", "strategies")[1]
-    assert ctl("get", "audit", "-o", "json")[1] == before
     assert ctl("audit", "verify")[0] == 0
     halts = json.loads(ctl("get", "halts", "-o", "json")[1])
     assert halts["halts"][0]["target"]["symbol"] == "MSFT"
@@ -182,3 +194,27 @@ def test_restart_keeps_state_and_chain(harness: Harness, ctl: Ctl) -> None:
     assert "halted" in out  # restored into the fresh device
     assert ctl("check-order", "--id", "2", "--account", "3", "--instrument", "AAPL",
                "--side", "buy", "--qty", "1", "--price", "1500000", role="risk")[0] == 0
+    # reduce-only is restored into the fresh device too: account 7 may not buy
+    code, out, _ = ctl("check-order", "--id", "10", "--account", "7", "--instrument", "AAPL",
+                       "--side", "buy", "--qty", "1", "--price", "1500000", role="risk")
+    assert code == 1 and "reduce_only" in out
+    assert ctl("reduce-only", "--account", "7", "--off", role="risk")[0] == 0
+    assert ctl("check-order", "--id", "11", "--account", "7", "--instrument", "AAPL",
+               "--side", "buy", "--qty", "1", "--price", "1500000", role="risk")[0] == 0
+
+
+def test_get_named_missing_object_is_not_found(ctl: Ctl) -> None:
+    setup_market(ctl)
+    code, out, err = ctl("get", "audit", "strategy/nope")
+    assert (code, out) == (4, "") and "no audit rows for target 'strategy/nope'" in err
+    code, out, _ = ctl("get", "audit", "instrument/1", "-o", "json")
+    assert code == 0 and [r["action"] for r in json.loads(out)] == ["set_instrument_limits"]
+    assert ctl("get", "strategy", "nope")[0] == 4
+    code, out, err = ctl("get", "limits", "MSFT")  # mapped, but no limits set
+    assert (code, out) == (4, "") and "no limits set for instrument MSFT" in err
+    assert ctl("get", "limits", "ZZZZ")[0] == 4  # not even a symbol
+    assert ctl("get", "limits", "--account", "9")[0] == 4
+    assert ctl("get", "exposure", "ZZZZ")[0] == 4
+    assert ctl("describe", "strategy", "nope")[0] == 4
+    code, _, err = ctl("get", "halts", "AAPL")  # takes no NAME
+    assert code == 2 and "get halts takes no NAME" in err

@@ -104,6 +104,38 @@ def test_mutual_tls(tmp_path: Path, make_harness: Any, capsys: pytest.CaptureFix
     assert ngctl.main(["--config", str(tmp_path / "ngctl.yaml"), "status"]) == 0
 
 
+def test_server_tls_without_client_ca(tmp_path: Path, make_harness: Any,
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """TLS but not mTLS: the server proves itself; clients need the CA and a token only."""
+    _write_pki(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _write_pki(other)  # a second CA, which did not sign the server's certificate
+    monkeypatch.setenv("NGCTL_CONFIG", str(tmp_path / "none.yaml"))
+    for name in ("NANOGATE_ADDR", "NANOGATE_TOKEN", "NANOGATE_CA", "NANOGATE_CERT",
+                 "NANOGATE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    h = make_harness(Tls(tmp_path / "server.pem", tmp_path / "server.key"))
+    base = ["-s", h.address, "--timeout", "3"]
+    ca = ["--ca", str(tmp_path / "ca.pem")]
+    assert ngctl.main([*base, "--token", TOKEN, *ca, "get", "halts"]) == 0  # no client cert
+    assert ngctl.main([*base, "--token", TOKEN, *ca, "halt", "--all", "--reason", "tls",
+                       "--yes"]) == 0
+    client = ["--cert", str(tmp_path / "client.pem"), "--key", str(tmp_path / "client.key")]
+    assert ngctl.main([*base, "--token", TOKEN, *ca, *client, "status"]) == 0  # not asked for
+    capsys.readouterr()
+    assert ngctl.main([*base, *ca, "status"]) == 3  # TLS does not stand in for the token
+    assert "unauthenticated" in capsys.readouterr().err
+    assert ngctl.main([*base, "--token", TOKEN, "status"]) == 1  # plaintext to a TLS port
+    capsys.readouterr()
+    assert ngctl.main([*base, "--token", TOKEN, "--ca", str(other / "ca.pem"), "status"]) == 1
+    assert "unavailable" in capsys.readouterr().err  # the server's certificate is not trusted
+    monkeypatch.setenv("NANOGATE_CA", str(tmp_path / "ca.pem"))  # the CA from the environment
+    assert ngctl.main([*base, "--token", TOKEN, "get", "halts", "-o", "json"]) == 0
+    assert '"kill_switch": true' in capsys.readouterr().out
+
+
 def test_concurrent_clients(harness: Any) -> None:
     errors: list[BaseException] = []
 
