@@ -30,8 +30,14 @@ $(STAMP): pyproject.toml setup.py $(wildcard gpu/kernels/*) | system-deps
 venv: $(STAMP)
 
 # --- the main job -----------------------------------------------------------
+DEMO_REPORT ?= build/demo-report
+DEMO_SECONDS ?= 15
+
 demo: $(STAMP)
-	$(VENV)/bin/nanogate demo
+	rm -rf $(DEMO_REPORT)
+	$(VENV)/bin/nanogate demo --duration $(DEMO_SECONDS) --report $(DEMO_REPORT)
+	@echo
+	@echo "make demo: done; the report is in $(DEMO_REPORT)/ (summary.json and the PNG charts above)"
 
 # --- checks -----------------------------------------------------------------
 test: $(STAMP) system-deps lint typecheck

@@ -62,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "development token, so `ngctl halt --all` from another terminal stops "
                     "new orders at once; Prometheus /metrics and /health. A live dashboard "
                     "shows throughput, per-stage latency percentiles, gaps, rejects by "
-                    "reason, positions and PnL.",
+                    "reason, positions and PnL. On exit it writes a report directory: "
+                    "summary.json, a latency histogram, a throughput timeline, a depth "
+                    "heatmap of one instrument (PNG) and the day's compliance report.",
         epilog="examples:\n"
-               "  nanogate demo                              # 20 s, software device\n"
+               "  nanogate demo                              # 20 s; ./nanogate-demo-report\n"
                "  nanogate demo --duration 60 --loss 0.05 --json run.json --report out/\n"
                "  nanogate demo --device rtl-sim --rate 2000  # the Amaranth designs, simulated\n"
                "  nanogate demo --feed-only                  # decoders and books, no trading\n"
@@ -90,9 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", metavar="DIR",
                       help="keep the session's files here (control db, audit, archive, "
                            "dead letters); default: a temporary folder, removed at the end")
-    demo.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+    demo.add_argument("--json", metavar="FILE",
+                      help="also write the summary (the report's summary.json) here")
     demo.add_argument("--report", metavar="DIR",
-                      help="write the day's compliance report (Markdown + PNG charts)")
+                      help="the report directory written on exit: summary.json, latency "
+                           "histogram, throughput timeline, depth heatmap (PNG) and the day's "
+                           "compliance report (default: WORKDIR/report with --workdir, else "
+                           "./nanogate-demo-report)")
     demo.add_argument("--feed-only", action="store_true",
                       help="the feed pipeline alone: decode the sample and a synthetic "
                            "session with both decoders, carry them over MoldUDP64, build books")

@@ -1,7 +1,9 @@
 """The live terminal dashboard of ``nanogate demo``: one frame a second, plain ANSI.
 
 On a terminal each frame redraws the screen; piped, a frame is printed every few
-seconds so a log stays readable. Everything shown comes from the session's own
+seconds so a log stays readable. The session draws one last frame after its
+end-of-day halt (``session.finished``): that one is always printed, and shows the
+numbers the summary reports. Everything shown comes from the session's own
 counters: nothing is computed for the screen that the summary does not also report.
 """
 
@@ -30,9 +32,11 @@ def render(session: LiveSession) -> str:
     rate = stats.messages / elapsed if elapsed > 0 else 0.0
     counters = s.engine.counters
     router = s.router.counters
+    ended = "   ENDED (end-of-day halt)" if s.finished else ""
     lines = [
         f"nanogate demo  {elapsed:5.1f}/{s.config.duration_s:.0f} s   device {s.config.device}"
-        f"   control {s.control_address}   metrics http://127.0.0.1:{s.metrics.port}/metrics",
+        f"   control {s.control_address}   metrics http://127.0.0.1:{s.metrics.port}/metrics"
+        + ended,
         "",
         f"feed    {stats.messages:>10,} messages  {rate:>9,.0f}/s   line A {stats.packets[0]:,} "
         f"pkts, line B {stats.packets[1]:,} pkts, {sum(stats.duplicates):,} duplicates dropped",
@@ -83,7 +87,7 @@ class Dashboard:
         now = time.monotonic()
         if self.tty:
             self.out.write(_CLEAR + render(session))
-        elif now - self._last >= self.every_s:
+        elif session.finished or now - self._last >= self.every_s:
             self._last = now
             self.out.write(render(session) + "\n")
         self.out.flush()

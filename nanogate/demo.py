@@ -20,7 +20,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from nanogate.gateway.feed import fast, reference
 from nanogate.gateway.feed.capture import Datagram, write_datagrams
 from nanogate.gateway.feed.source import FeedFile, FeedFormatError, open_feed
 from nanogate.proto import binaryfile, moldudp64
+
+if TYPE_CHECKING:
+    from nanogate.live import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SAMPLE = REPO.parent / "shared" / "data" / "ex20101224.TEST_ITCH_50"
@@ -176,10 +179,15 @@ def _synthetic_stage(work: Path, messages: int, seed: int) -> None:
 # --- the live demo: every part on loopback ------------------------------------------------
 
 def run_live_demo(args: argparse.Namespace) -> int:
-    """``nanogate demo``: trade live for ``--duration`` seconds; print and write the results."""
-    from nanogate.control.report import ReportError, compliance
+    """``nanogate demo``: trade live for ``--duration`` seconds; print and write the results.
+
+    On exit it writes the report directory (``--report DIR``; default ``WORKDIR/report``
+    with ``--workdir``, else ``./nanogate-demo-report``): summary.json, the latency
+    histogram, the throughput timeline and a depth chart (:mod:`nanogate.demo_report`),
+    and the day's compliance report (:mod:`nanogate.control.report`).
+    """
     from nanogate.dashboard import Dashboard
-    from nanogate.live import EXAMPLE_STRATEGIES, LiveConfig, LiveSession, write_json
+    from nanogate.live import EXAMPLE_STRATEGIES, LiveConfig, LiveSession
 
     problems = [text for bad, text in (
         (args.duration <= 0, "--duration must be > 0 seconds"),
@@ -189,61 +197,93 @@ def run_live_demo(args: argparse.Namespace) -> int:
     if problems:
         print(f"nanogate demo: {'; '.join(problems)}", file=sys.stderr)
         return 2
-    workdir = Path(args.workdir) if args.workdir else None
-    if args.report and workdir is None:
-        workdir = Path(tempfile.mkdtemp(prefix="nanogate-demo-"))  # the report reads it
+    # the compliance report reads the session's archive after it closes: a temporary
+    # workdir lives until the report is written
+    scratch = None if args.workdir else tempfile.TemporaryDirectory(prefix="nanogate-demo-")
+    workdir = Path(args.workdir) if args.workdir else Path(scratch.name)  # type: ignore[union-attr]
+    report_dir = Path(args.report) if args.report else (
+        workdir / "report" if args.workdir else Path("nanogate-demo-report"))
     config = LiveConfig(duration_s=args.duration, device=args.device, loss=args.loss,
                         instruments=args.instruments, rate=args.rate, seed=args.seed,
                         strategies=Path(args.strategies) if args.strategies
                         else EXAMPLE_STRATEGIES, workdir=workdir, control_listen=args.listen)
     session = LiveSession(config, say=lambda text: print(text, file=sys.stderr))
     try:
-        print(f"nanogate demo: generating a {config.rate * config.duration_s:,.0f}-message "
-              f"session over {config.instruments} instruments and starting every part...",
-              file=sys.stderr)
-        session.start()
-        print(f"nanogate demo: control plane on {session.control_address}, development "
-              f"token:\n  export NANOGATE_ADDR={session.control_address} "
-              f"NANOGATE_TOKEN={session.token}\n  then e.g. `ngctl status`, "
-              "`ngctl halt --all --reason drill --yes`, `ngctl events --follow`\n"
-              f"  telemetry: http://127.0.0.1:{session.metrics.port}/metrics and /health",
-              file=sys.stderr, flush=True)
-        if sys.stdout.isatty():
-            time.sleep(2.0)  # time to read the address before the dashboard takes the screen
-        summary = session.run(Dashboard())
-    except (OSError, ValueError, RuntimeError) as error:
-        print(f"nanogate demo: {error}", file=sys.stderr)
+        try:
+            print(f"nanogate demo: generating a {config.rate * config.duration_s:,.0f}-message "
+                  f"session over {config.instruments} instruments and starting every part...",
+                  file=sys.stderr)
+            session.start()
+            print(f"nanogate demo: control plane on {session.control_address}, development "
+                  f"token:\n  export NANOGATE_ADDR={session.control_address} "
+                  f"NANOGATE_TOKEN={session.token}\n  then e.g. `ngctl status`, "
+                  "`ngctl halt --all --reason drill --yes`, `ngctl events --follow`\n"
+                  f"  telemetry: http://127.0.0.1:{session.metrics.port}/metrics and /health",
+                  file=sys.stderr, flush=True)
+            if sys.stdout.isatty():
+                time.sleep(2.0)  # time to read the address before the dashboard takes the screen
+            summary = session.run(Dashboard())
+        except (OSError, ValueError, RuntimeError) as error:
+            print(f"nanogate demo: {error}", file=sys.stderr)
+            session.close()
+            return 1
+        except KeyboardInterrupt:
+            summary = session.summary()
+            print("nanogate demo: interrupted; summary so far", file=sys.stderr)
+        finally:
+            session.stop.set()
+        record = session.record()
         session.close()
-        return 1
-    except KeyboardInterrupt:
-        summary = session.summary()
-        print("nanogate demo: interrupted; summary so far", file=sys.stderr)
+        _print_summary(summary)
+        return _write_results(args, summary, record, report_dir, workdir)
     finally:
-        session.stop.set()
-    session.close()
-    _print_summary(summary)
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _write_results(args: argparse.Namespace, summary: dict[str, Any], record: RunRecord,
+                   report_dir: Path, workdir: Path) -> int:
+    """The report directory, the compliance report beside it, --json; the paths printed."""
+    from nanogate.control.report import ReportError, compliance
+    from nanogate.demo_report import write_report
+    from nanogate.live import write_json
+
+    code = 0
+    try:
+        written = write_report(report_dir, summary, record)
+    except OSError as error:
+        print(f"nanogate demo: report: {report_dir}: {error}", file=sys.stderr)
+        return 1
+    try:
+        result = compliance(date.today(), workdir / "archive", workdir / "control.db",
+                            report_dir)
+        if result.code:
+            print(f"nanogate demo: compliance report: {result.message}", file=sys.stderr)
+            code = 1
+    except ReportError as error:
+        print(f"nanogate demo: compliance report: {error}", file=sys.stderr)
+        code = 1
     if args.json:
         write_json(Path(args.json), summary)
         print(f"nanogate demo: summary written to {args.json}")
-    if args.report:
-        assert workdir is not None
-        try:
-            result = compliance(date.today(), workdir / "archive", workdir / "control.db",
-                                Path(args.report))
-        except ReportError as error:
-            print(f"nanogate demo: report: {error}", file=sys.stderr)
-            return 1
-        print(f"nanogate demo: report: {result.message}")
-    return 0
+    where = report_dir.resolve()
+    _section(f"report: {where}")
+    for path in [*written.values(), *sorted(report_dir.glob("compliance-*"))]:
+        print(f"  {where / path.name}")
+    return code
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    feed, orders = summary["feed"], summary["orders"]
+    feed, orders = summary["feed"], summary["order_flow"]
     _section(f"summary ({summary['duration_s']:.1f} s, device {summary['device']})")
     print(f"  feed: {feed['messages']:,} of {feed['published']:,} messages applied, "
           f"{feed['recovered']:,} recovered from the rewinder, {feed['duplicates']:,} "
           f"duplicate packets dropped, {feed['gaps_lost']} gap(s) lost")
-    print(f"  orders: {orders['sent']:,} sent, {orders['cancels']:,} cancels, "
+    print(f"  {summary['messages_lost']:,} messages lost, {summary['gaps_recovered']:,} of "
+          f"{summary['gaps']:,} gaps recovered")
+    print(f"  orders: {orders['sent']:,} sent ({summary['orders_accepted']:,} accepted and "
+          f"{summary['orders_rejected_risk']:,} rejected by risk, "
+          f"{summary['orders_undecided']} undecided), {orders['cancels']:,} cancels, "
           f"{orders['fills']:,} fills, rejects {orders['rejects'] or 'none'}")
     print(f"  {'stage':<15}{'count':>9}{'p50 us':>10}{'p99 us':>10}{'p99.9 us':>10}")
     for stage, p in summary["latency_us"].items():

@@ -12,6 +12,12 @@ Threads: the publisher, the venue (accept, sessions, market flow), the rewinder,
 the gateway worker (books -> strategies -> router), the router's sessions
 (outcomes), the gRPC server, the telemetry server; the caller's thread draws the
 dashboard and forwards events to the control plane (:class:`ControlBridge`).
+
+For the report (:mod:`nanogate.demo_report`) the session also keeps a throughput
+timeline (cumulative messages, orders, fills and rejects, sampled about once a second
+by the caller's thread) and the depth of one instrument over time (its best
+:data:`DEPTH_LEVELS` price levels a side, sampled by the gateway worker between
+batches, where reading the books is safe): :meth:`LiveSession.record`.
 """
 
 from __future__ import annotations
@@ -52,7 +58,14 @@ from nanogate.gateway.orders.router import Credentials, OrderRouter
 from nanogate.gateway.strategies.guard import Breach
 from nanogate.gateway.strategies.params import StrategyConfigError
 from nanogate.gateway.telemetry import STAGES, Alert, Telemetry, TelemetryServer, Watchdog
-from nanogate.gateway.trading import OrderFilled, Outcome
+from nanogate.gateway.trading import (
+    CancelOrder,
+    Intent,
+    OrderFilled,
+    OrderRejected,
+    Outcome,
+    ReplaceOrder,
+)
 from nanogate.proto.controlapi import control_pb2 as pb
 from nanogate.proto.risk import DECISION_DTYPE, reason_names
 from nanogate.sim.publisher import LineFaults, Publisher, PublisherConfig, store_from_file
@@ -63,6 +76,30 @@ from nanogate.sim.venue.server import VenueServer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_STRATEGIES = REPO / "examples" / "strategies"
+DEPTH_LEVELS = 10  # price levels a side in each depth sample
+DEPTH_EVERY_S = 0.2  # a depth sample at most this often
+TIMELINE_EVERY_S = 1.0
+
+
+@dataclass
+class DepthSample:
+    """One instrument's book at ``t_s`` seconds into the run: best levels first."""
+
+    t_s: float
+    bids: list[tuple[int, int]]  # (price(4), shares)
+    asks: list[tuple[int, int]]
+
+
+@dataclass
+class RunRecord:
+    """What the report draws, beyond the summary: kept in memory during the run."""
+
+    #: (seconds into the run, messages applied, orders, fills, rejects), cumulative
+    timeline: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    depth_symbol: str | None = None
+    depth: list[DepthSample] = field(default_factory=list)
+    #: stage -> [(nanoseconds, count)] of its HdrHistogram's recorded buckets
+    latency_ns: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +114,7 @@ class LiveConfig:
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
     control_listen: str = "127.0.0.1:50051"  # busy: any free port, said so
     metrics_port: int = 0
+    depth_symbol: str | None = None  # the report's depth chart; default: the strategies' first
     line_a: Endpoint = field(default_factory=lambda: Endpoint("239.192.51.1", 0))
     line_b: Endpoint = field(default_factory=lambda: Endpoint("239.192.51.2", 0))
 
@@ -194,6 +232,15 @@ class LiveSession:
         self._gaps_seen = 0
         self._threads: list[threading.Thread] = []
         self.publish_error: BaseException | None = None
+        self.finished = False  # the end-of-day halt is done: the dashboard's last frame
+        self.run_record = RunRecord()
+        self._depth_locate: int | None = None
+        self._next_depth = 0.0
+        # client order ids: every order (new or replace) and every one that was decided,
+        # by the risk pipeline or by a reject before it (set.add: atomic across threads)
+        self._ordered: set[tuple[int, int]] = set()
+        self._risk_decided: set[tuple[int, int]] = set()
+        self._rejected: set[tuple[int, int]] = set()
 
     # --- assembly ----------------------------------------------------------------------
 
@@ -225,6 +272,7 @@ class LiveSession:
         self.control_address = f"127.0.0.1:{port}"
         self.archive = Archive.beside(db, flush_interval_s=1.0, store=self.control_store)
         self.risk.decision_listeners.append(self._archive_decisions)
+        self.risk.decision_listeners.append(self._note_decisions)
 
         self._set_limits(_opening_prices(feed_path, venue_feed.symbols))
         specs = self._apply_strategies()
@@ -239,11 +287,15 @@ class LiveSession:
         self.engine = TradingEngine(self.gateway.books, self.router, self.telemetry,
                                     locates=self.symbols)
         self.engine.intent_sinks.append(self.archive.record_intent)
+        self.engine.intent_sinks.append(self._note_intent)
         self.engine.outcome_sinks.append(self.archive.record_outcome)
+        self.engine.outcome_sinks.append(self._note_outcome)
         self.bridge = ControlBridge(self.plane, self.engine)
         for spec in specs:
             self.engine.add(spec)
         self.gateway.batch_subscribers.append(self.engine.on_batch)
+        self._choose_depth_instrument(specs)
+        self.gateway.batch_subscribers.append(self._sample_depth)
         self.plane.status_sources.append(self._status)
         self._telemetry_sources()
         self.metrics = TelemetryServer(self.telemetry, c.metrics_port)
@@ -290,6 +342,48 @@ class LiveSession:
         if not specs:
             raise ValueError(f"no strategy specs (*.yaml) in {self.config.strategies}")
         return specs
+
+    def _choose_depth_instrument(self, specs: list[StrategySpec]) -> None:
+        wanted = [self.config.depth_symbol] if self.config.depth_symbol else []
+        for spec in specs:
+            wanted += spec.instruments
+        wanted += sorted(self.symbols, key=self.symbols.__getitem__)
+        for name in wanted:
+            if name in self.symbols:
+                self.run_record.depth_symbol = name
+                self._depth_locate = self.symbols[name]
+                return
+
+    def _sample_depth(self, _batch: Any) -> None:
+        """A gateway batch subscriber (the worker's thread: the books are not moving)."""
+        if self._depth_locate is None or not self.started_at:
+            return
+        now = time.monotonic()
+        if now < self._next_depth:
+            return
+        self._next_depth = now + DEPTH_EVERY_S
+        book = self.gateway.books.books.get(self._depth_locate)
+        if book is None:
+            return
+        bids, asks = book.depth(DEPTH_LEVELS)
+        self.run_record.depth.append(DepthSample(
+            round(now - self.started_at, 3), [(lv.price, lv.shares) for lv in bids],
+            [(lv.price, lv.shares) for lv in asks]))
+
+    def _note_intent(self, intent: Intent) -> None:
+        if isinstance(intent, ReplaceOrder):
+            self._ordered.add((intent.account, intent.new_client_order_id))
+        elif not isinstance(intent, CancelOrder):
+            self._ordered.add((intent.account, intent.client_order_id))
+
+    def _note_decisions(self, orders: np.ndarray, _decisions: np.ndarray) -> None:
+        for coid, account in zip(orders["client_order_id"].tolist(),
+                                 orders["account"].tolist(), strict=True):
+            self._risk_decided.add((account, coid))
+
+    def _note_outcome(self, outcome: Outcome) -> None:
+        if isinstance(outcome, OrderRejected):
+            self._rejected.add((outcome.account, outcome.client_order_id))
 
     def _archive_decisions(self, orders: np.ndarray, decisions: np.ndarray) -> None:
         assert decisions.dtype == DECISION_DTYPE
@@ -353,10 +447,16 @@ class LiveSession:
         publisher.start()
         deadline = self.started_at + self.config.duration_s
         next_frame = self.started_at
+        self._sample_timeline()
+        next_sample = self.started_at + TIMELINE_EVERY_S
         while not self.stop.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
             self._poll()
-            if frame is not None and time.monotonic() >= next_frame:
+            now = time.monotonic()
+            if now >= next_sample:
+                next_sample += TIMELINE_EVERY_S
+                self._sample_timeline()
+            if frame is not None and now >= next_frame:
                 next_frame += interval_s
                 frame(self)
         self.engine.halt()  # end of the day: every strategy cancels what it has open
@@ -365,7 +465,27 @@ class LiveSession:
         self.stop.set()
         worker.join(timeout=10)
         publisher.join(timeout=10)
+        self._poll()
+        self._sample_timeline()
+        self.finished = True
+        if frame is not None:
+            frame(self)  # the last frame: what the summary says, the halt included
         return self.summary()
+
+    def _sample_timeline(self) -> None:
+        rejects = self.router.counters.get("rejected", 0)  # every source, risk included
+        self.run_record.timeline.append((
+            round(time.monotonic() - self.started_at, 3), self.gateway.arbiter.stats.messages,
+            self.engine.counters["orders"], self.engine.counters["fills"], rejects))
+
+    def record(self) -> RunRecord:
+        """The timeline, the depth samples and the stages' latency histograms so far."""
+        record = self.run_record
+        record.latency_ns = {
+            stage: [(int(item.value_iterated_to), int(item.count_added_in_this_iter_step))
+                    for item in self.telemetry.stages[stage].histogram.get_recorded_iterator()]
+            for stage in STAGES}
+        return record
 
     def _publish(self) -> None:
         try:
@@ -402,24 +522,60 @@ class LiveSession:
     # --- results -------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
+        """The run in numbers: the issue's top-level keys, then the details by part.
+
+        Top level: ``messages`` (applied to the books), ``messages_lost`` (published and
+        never applied: declared lost after the rewinder failed, or not arrived by the
+        end), ``gaps_recovered`` (gap episodes closed without loss, by the other line or
+        the rewinder), ``orders`` (new orders and replaces the strategies sent),
+        ``orders_accepted`` / ``orders_rejected_risk`` (the risk pipeline's decisions),
+        ``orders_rejected`` (rejects from every source: risk, venue, invalid, disconnect),
+        ``orders_undecided`` (orders with neither a risk decision nor a reject: 0 when
+        every order was decided), ``fills`` and ``tick_to_trade_p99_us``.
+        """
         stats = self.gateway.arbiter.stats
         router = self.router.counters
         names = {n: s for s, n in self.symbols.items()}
+        risk = self.risk.counters()
+        published = self.publisher.stats.messages
+        declared_lost = sum(e.count for e in self.gateway.events_log if isinstance(e, GapLost))
+        ordered, decided = set(self._ordered), self._risk_decided | self._rejected
+        before_risk = self._rejected - self._risk_decided
+        tick_to_trade = self.telemetry.percentiles_us("tick_to_trade")
         return {
+            "messages": stats.messages,
+            "messages_published": published,
+            "messages_lost": max(published - stats.messages, declared_lost, 0),
+            "messages_recovered": stats.recovered,
+            "gaps": stats.gaps,
+            "gaps_recovered": max(stats.gaps - self.gateway.counters_.gap_events, 0),
+            "orders": self.engine.counters["orders"],
+            "orders_accepted": risk.get("accepted", 0),
+            "orders_rejected_risk": risk.get("rejected", 0),
+            "orders_rejected_before_risk": len(before_risk & ordered),
+            "orders_rejected": router.get("rejected", 0),
+            "orders_undecided": len(ordered - decided),
+            "fills": self.engine.counters["fills"],
+            "filled_shares": router.get("filled_shares", 0),
+            "tick_to_trade_p99_us": tick_to_trade["p99"],
+            "tick_to_trade_p50_us": tick_to_trade["p50"],
+            "rejects_by_reason": {k.removeprefix("rejected_"): v for k, v in router.items()
+                                  if k.startswith("rejected_") and k.count("_") >= 2},
+            "depth_symbol": self.run_record.depth_symbol,
             "duration_s": round(time.monotonic() - self.started_at, 3),
             "device": self.config.device,
             "feed": {"messages": stats.messages, "recovered": stats.recovered,
                      "packets_a": stats.packets[0], "packets_b": stats.packets[1],
                      "duplicates": sum(stats.duplicates), "gaps_lost":
-                     self.gateway.counters_.gap_events,
+                     self.gateway.counters_.gap_events, "messages_declared_lost": declared_lost,
                      "published": self.publisher.stats.messages},
             "latency_us": {stage: self.telemetry.percentiles_us(stage) for stage in STAGES},
-            "orders": {"sent": self.engine.counters["orders"],
-                       "cancels": self.engine.counters["cancels"],
-                       "fills": self.engine.counters["fills"],
-                       "rejects": {k.removeprefix("rejected_"): v for k, v in router.items()
-                                   if k.startswith("rejected_")},
-                       "dead_letters": router.get("dead_lettered", 0)},
+            "order_flow": {"sent": self.engine.counters["orders"],
+                           "cancels": self.engine.counters["cancels"],
+                           "fills": self.engine.counters["fills"],
+                           "rejects": {k.removeprefix("rejected_"): v for k, v in router.items()
+                                       if k.startswith("rejected_")},
+                           "dead_letters": router.get("dead_lettered", 0)},
             "risk": {k: v for k, v in self.risk.counters().items() if v},
             "positions": [{"account": a, "symbol": names.get(n, str(n)), "shares": q,
                            "realized": round(r, 2), "unrealized": round(u, 2)}

@@ -34,20 +34,30 @@ def test_demo_without_the_sample_still_runs(capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.slow
 def test_live_demo_writes_its_summary_and_report(capsys: pytest.CaptureFixture[str],
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --report, no --workdir: the report directory is ./nanogate-demo-report."""
+    monkeypatch.chdir(tmp_path)
     code = main(["demo", "--duration", "3", "--rate", "8000", "--instruments", "3",
-                 "--listen", "127.0.0.1:0", "--json", str(tmp_path / "run.json"),
-                 "--report", str(tmp_path / "report"), "--workdir", str(tmp_path / "run")])
+                 "--loss", "0.05", "--listen", "127.0.0.1:0", "--json", "run.json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "development token" in captured.err and "NANOGATE_TOKEN=" in captured.err
     summary = json.loads((tmp_path / "run.json").read_text())
-    assert summary["feed"]["messages"] == summary["feed"]["published"] > 0
-    assert summary["orders"]["sent"] > 0
-    assert set(summary["pnl"]) == {"mm-aapl", "momentum-msft"}
+    report = tmp_path / "nanogate-demo-report"
+    assert json.loads((report / "summary.json").read_text()) == summary
+    assert summary["messages"] == summary["messages_published"] > 0
+    assert summary["messages_lost"] == 0 and summary["orders_undecided"] == 0
+    assert summary["orders"] == summary["order_flow"]["sent"] > 0
+    assert summary["feed"]["messages"] == summary["feed"]["published"]  # nested: kept
+    assert set(summary["pnl"]) == {"mean-reversion-aapl", "mm-aapl", "momentum-msft"}
+    for name in summary["report"].values():
+        data = (report / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, name
+    assert set(summary["report"]) == {"latency_histogram", "throughput", "depth"}
+    assert list(report.glob("compliance-*.md"))
     assert "tick_to_trade" in captured.out and "PnL $" in captured.out
-    assert list((tmp_path / "report").glob("compliance-*.md"))
-    assert (tmp_path / "run" / "control.db").exists()  # --workdir is kept
+    assert f"report: {report}" in captured.out and str(report / "summary.json") in captured.out
 
 
 @pytest.mark.parametrize(("argv", "message"), [
