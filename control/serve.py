@@ -16,8 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1:50051; port 0 picks one)")
     parser.add_argument("--db", default="nanogate-control.db", metavar="PATH",
                         help="SQLite state and audit database (default ./nanogate-control.db)")
-    parser.add_argument("--device", choices=("software", "rtl-sim"), default="software",
-                        help="risk pipeline backend (default software)")
+    from nanogate.gateway.device.options import add_device_arguments
+
+    add_device_arguments(parser, help="risk pipeline backend (default software): software, "
+                                      "rtl-sim, aws (F2/F1 AFI), pynq (Kria overlay)")
     parser.add_argument("--tokens", metavar="FILE",
                         help="tokens file; created with a random admin token when missing "
                              "(default: nanogate-tokens.yaml beside --db)")
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from nanogate.control.plane import ControlPlane
     from nanogate.control.server import Tls, build_server
     from nanogate.control.store import Store, StoreError
-    from nanogate.gateway.device import DeviceError, open_device
+    from nanogate.gateway.device import DeviceError
+    from nanogate.gateway.device.options import device_from_args
     from nanogate.proto.controlapi import control_pb2 as pb
 
     if (args.tls_cert is None) != (args.tls_key is None) or (args.client_ca and not args.tls_cert):
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                   "(mode 0600)", file=sys.stderr)
         tokens = load_tokens(tokens_path)
         store = Store(args.db)
-        plane = ControlPlane(store, open_device(args.device).risk_engine(), args.device)
+        plane = ControlPlane(store, device_from_args(args).risk_engine(), args.device)
         if args.symbols:
             mapping = yaml.safe_load(Path(args.symbols).read_text()) or {}
             if not isinstance(mapping, dict):

@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from nanogate.gateway import argtypes
+from nanogate.gateway.device.options import add_device_arguments
 from nanogate.gateway.feed.source import FeedFile, FeedFormatError, open_feed
 from nanogate.proto.faults import Fault
 from nanogate.proto.itch import MESSAGES
@@ -44,13 +45,13 @@ def register_feed(feed: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                         help="only messages of this type character (repeatable)")
     decode.add_argument("--strict", action="store_true",
                         help="exit 1 when any message or packet was dropped")
-    decode.add_argument("--device", choices=("software", "rtl-sim"), default="software",
-                        help="software (default): decode in Python. rtl-sim: also run the "
-                             "MoldUDP64 payloads (a BinaryFILE is first cut into packets) "
-                             "through the simulated FPGA feed parser and compare its "
-                             "BookEvents and counters with the software model's, record for "
-                             "record; any difference is an error (exit 1). Slow: about 12 kB "
-                             "of feed a second")
+    add_device_arguments(
+        decode, help="software (default): decode in Python. rtl-sim, aws, pynq: also run the "
+                     "MoldUDP64 payloads (a BinaryFILE is first cut into packets) through "
+                     "that device's feed parser (rtl-sim: the FPGA design in simulation, slow: "
+                     "about 12 kB of feed a second) and compare its BookEvents and counters "
+                     "with the software model's, record for record; any difference is an "
+                     "error (exit 1)")
     decode.set_defaults(handler=_decode)
 
     stats = feed.add_parser(
@@ -112,7 +113,7 @@ def _decode(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     if args.device != "software":
-        problem = _cross_check(feed, args.device)
+        problem = _cross_check(feed, args.device, args.device_options)
         if problem:
             print(f"nanogate: {args.device}: {problem}", file=sys.stderr)
             return EXIT_FAILED
@@ -145,15 +146,20 @@ def device_payloads(feed: FeedFile) -> list[bytes]:
     return [p.encode() for p in moldudp64.packetize("NANOGATE", messages, 1)]
 
 
-def _cross_check(feed: FeedFile, backend: str) -> str | None:
-    """Run ``feed`` through ``backend`` and the software model; the first difference, if any."""
+def _cross_check(feed: FeedFile, backend: str,
+                 option_pairs: Sequence[tuple[str, str]] = ()) -> str | None:
+    """Run ``feed`` through ``backend`` (with its ``--device-option`` pairs) and the software
+    model; the first difference, if any."""
     from nanogate.gateway.device import DeviceError, open_device
+    from nanogate.gateway.device.options import check_device, device_options
     from nanogate.proto.feed_regs import TIMING_COUNTERS
 
     payloads = device_payloads(feed)
     golden = open_device("software").feed_parser()
     try:
-        device = open_device(backend).feed_parser()
+        options = device_options(backend, option_pairs)
+        check_device(backend, options)
+        device = open_device(backend, **options).feed_parser()
         got = device.push(payloads)
     except DeviceError as error:
         return str(error)

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from nanogate.gateway import argtypes
+from nanogate.gateway.device.options import add_device_arguments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def device_config(args: argparse.Namespace, config_type: type) -> dict[str, Any]:
+    """The keyword arguments that give ``config_type`` (GatewayConfig, BenchConfig) the
+    ``--device-option`` values, after checking them and the machine (DeviceError if not).
+
+    The gateway opens its device itself (``open_device(config.device)``); options reach
+    it only through a ``device_options`` field, which these configs do not have yet."""
+    from nanogate.gateway.device import DeviceError
+    from nanogate.gateway.device.options import check_device, device_options
+
+    options = device_options(args.device, args.device_options)
+    check_device(args.device, options)
+    if not options:
+        return {}
+    if "device_options" not in {f.name for f in dataclasses.fields(config_type)}:
+        raise DeviceError(f"--device-option: the gateway does not pass device options to "
+                          f"its device yet ({config_type.__name__} has no device_options); "
+                          f"--device {args.device} works here only without options")
+    return {"device_options": options}
 
 
 
@@ -39,7 +62,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      help="MoldUDP64 retransmission server; without it gaps are declared lost")
     run.add_argument("--interface", default="127.0.0.1", metavar="ADDR",
                      help="address of the interface to join on (default: 127.0.0.1)")
-    run.add_argument("--device", choices=("software", "rtl-sim"), default="software")
+    add_device_arguments(run)
     run.add_argument("--dump", type=Path, metavar="OUT.jsonl",
                      help="append every message, as `nanogate feed decode` prints it")
     run.add_argument("--exit-on-end-of-session", action="store_true",
@@ -89,7 +112,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="publish rate (default: as fast as the publisher goes)")
     bench.add_argument("--instruments", type=argtypes.positive_int, default=64, metavar="K")
     bench.add_argument("--seed", type=int, default=1)
-    bench.add_argument("--device", choices=("software", "rtl-sim"), default="software")
+    add_device_arguments(bench)
     bench.add_argument("--no-books", action="store_true",
                        help="stop at the device's BookEvents (measure the data path alone)")
     bench.add_argument("--busy-poll", action="store_true",
@@ -119,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
                                args.metrics_port, args.record, args.state, arbiter,
                                use_recvmmsg=not args.no_recvmmsg, busy_poll=args.busy_poll,
                                max_seconds=args.duration, inline_receive=args.inline_rx,
-                               spin_us=args.spin_us)
+                               spin_us=args.spin_us, **device_config(args, GatewayConfig))
         gateway = Gateway(config)
     except (ValueError, ResumeError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)
@@ -170,15 +193,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from nanogate.gateway.device import DeviceError
     from nanogate.gateway.net.bench import BenchConfig, raw_drain, run_bench
 
-    config = BenchConfig(args.messages, args.loss, args.rate or None, args.instruments,
-                         args.seed, args.device, books=not args.no_books,
-                         busy_poll=args.busy_poll, inline_receive=args.inline_rx,
-                         spin_us=args.spin_us)
     try:
+        config = BenchConfig(args.messages, args.loss, args.rate or None, args.instruments,
+                             args.seed, args.device, books=not args.no_books,
+                             busy_poll=args.busy_poll, inline_receive=args.inline_rx,
+                             spin_us=args.spin_us, **device_config(args, BenchConfig))
         result = run_bench(config)
-    except ValueError as error:
+    except (ValueError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if args.raw:

@@ -24,7 +24,9 @@ go in groups whose :func:`~nanogate.proto.aws_map.records_bound` fits the ring, 
 in groups of at most :data:`RING_RECORDS`, each group drained before the next.
 
 Both BARs are memory-mapped from their ``/sys/bus/pci/devices/<bdf>/resource<N>``
-files (``bdf=`` option; or ``ocl=`` / ``pcis=`` paths). Tests map temporary files in
+files (``bdf=`` option, ``slot=`` (its address read with ``fpga-describe-local-image``),
+the one AFI in sysfs with the CL's PCI ids when neither is given; or ``ocl=`` / ``pcis=``
+paths). Tests map temporary files in
 their place and check that each access lands at the offset the register map gives.
 Registers are accessed as single aligned 32-bit loads and stores, as AXI4-Lite wants.
 """
@@ -170,14 +172,72 @@ class Bar:
         self._map.close()
 
 
-def _bar_paths(options: dict[str, Any]) -> tuple[Path, Path]:
-    if "bdf" in options:
-        root = Path("/sys/bus/pci/devices") / str(options["bdf"])
-        return root / f"resource{OCL_BAR}", root / f"resource{PCIS_BAR}"
-    if "ocl" in options and "pcis" in options:
+#: Why a count does not move: a stalled CL, or files standing in for the BARs (no logic).
+STALLED = ("the custom logic did not count them (a file standing in for a BAR never does: "
+           "without the FPGA only register reads and writes work)")
+#: Where Linux lists PCI functions; the AppPF of a loaded nanogate AFI carries the CL's ids.
+SYSFS_PCI = Path("/sys/bus/pci/devices")
+#: The PCI vendor and device ids ``cl_nanogate`` gives its AppPF (``cl_sh_id0``).
+PCI_VENDOR, PCI_DEVICE = 0x1D0F, 0xF000
+
+
+def find_afis(root: Path | None = None) -> list[str]:
+    """The PCI addresses under ``root`` (sysfs) whose vendor and device ids are the CL's."""
+    root = root or SYSFS_PCI
+    found = []
+    for function in sorted(root.glob("*")):
+        try:
+            vendor = int((function / "vendor").read_text(), 16)
+            device = int((function / "device").read_text(), 16)
+        except (OSError, ValueError):
+            continue
+        if (vendor, device) == (PCI_VENDOR, PCI_DEVICE):
+            found.append(function.name)
+    return found
+
+
+def slot_bdf(slot: int) -> str:
+    """The PCI address of FPGA slot ``slot``, from ``fpga-describe-local-image -S N -H``."""
+    from nanogate.hw.deploy.aws import SDK_HINT, AwsDeployError, parse_describe
+    from nanogate.hw.deploy.tools import ToolError, run_tool
+
+    argv = ["fpga-describe-local-image", "-S", str(slot), "-H"]
+    try:
+        status = parse_describe(run_tool(argv, hint=SDK_HINT, timeout=60).stdout, slot)
+    except (ToolError, AwsDeployError) as error:
+        raise DeviceError(f"slot={slot}: cannot find its PCI address: {error}") from None
+    if not status.dbdf:
+        raise DeviceError(f"slot={slot}: `{' '.join(argv)}` shows no AFIDEVICE row "
+                          f"(AFI {status.image} {status.status}); is an AFI loaded?")
+    return status.dbdf
+
+
+def bar_paths(options: dict[str, Any]) -> tuple[Path, Path]:
+    """The OCL and PCIS resource files the options name: ``ocl`` + ``pcis``, ``bdf``,
+    ``slot``, or else the one AFI in sysfs with the CL's PCI ids."""
+    if "ocl" in options or "pcis" in options:
+        if not ("ocl" in options and "pcis" in options):
+            raise DeviceError("the aws backend needs both ocl= and pcis= resource paths")
         return Path(options["ocl"]), Path(options["pcis"])
-    raise DeviceError("the aws backend needs bdf=DOMAIN:BUS:DEV.FN (from `fpga-describe-local-"
-                      "image -H`, AFIDEVICE row) or both ocl= and pcis= resource paths")
+    if "bdf" in options:
+        bdf = str(options["bdf"])
+    elif "slot" in options:
+        bdf = slot_bdf(int(options["slot"]))
+    else:
+        found = find_afis()
+        if len(found) != 1:
+            seen = (f"several: {', '.join(found)}" if found else
+                    f"no PCI function under {SYSFS_PCI} has vendor {PCI_VENDOR:#06x}, "
+                    f"device {PCI_DEVICE:#06x}, the nanogate CL's ids")
+            raise DeviceError(f"no single nanogate AFI found ({seen}): the aws backend needs "
+                              f"bdf=DOMAIN:BUS:DEV.FN (from `fpga-describe-local-image -H`, "
+                              f"AFIDEVICE row), slot=N, or both ocl= and pcis= resource paths")
+        bdf = found[0]
+    root = SYSFS_PCI / bdf
+    return root / f"resource{OCL_BAR}", root / f"resource{PCIS_BAR}"
+
+
+_bar_paths = bar_paths
 
 
 class BarLike(Protocol):
@@ -199,12 +259,12 @@ class _AwsPart:
     pcis: BarLike
 
     def __init__(self, **options: Any) -> None:
-        known = {"bdf", "ocl", "pcis", "timeout_s"}
+        known = {"bdf", "slot", "ocl", "pcis", "timeout_s"}
         unknown = set(options) - known
         if unknown:
             raise DeviceError(f"unknown aws backend options {sorted(unknown)} "
                               f"(known: {', '.join(sorted(known))})")
-        ocl, pcis = _bar_paths(options)
+        ocl, pcis = bar_paths(options)
         self._attach(Bar(ocl), Bar(pcis), float(options.get("timeout_s", 1.0)), str(ocl))
 
     @classmethod
@@ -257,7 +317,8 @@ class _AwsPart:
         while self.read_register(name) != target & 0xFFFFFFFF:
             if time.monotonic() > deadline:
                 raise DeviceError(f"{name} did not reach {target & 0xFFFFFFFF} within "
-                                  f"{self.timeout_s:g} s (reads {self.read_register(name)})")
+                                  f"{self.timeout_s:g} s (reads {self.read_register(name)}): "
+                                  f"{STALLED}")
             time.sleep(0.0001)
 
     def _settled(self, name: str) -> int:
@@ -289,7 +350,8 @@ class _AwsPart:
 
 
 class AwsFeedParser(_AwsPart):
-    """The feed parser of a loaded nanogate AFI. Options: ``bdf`` or ``ocl`` + ``pcis``."""
+    """The feed parser of a loaded nanogate AFI. Options: ``bdf``, ``slot``
+    or ``ocl`` + ``pcis`` (none: the one AFI found in sysfs), ``timeout_s``."""
 
     _regmap = FEED_REGS
     _base = OCL_FEED_BASE
@@ -326,7 +388,8 @@ class AwsFeedParser(_AwsPart):
 
 
 class AwsRiskEngine(_AwsPart):
-    """The risk pipeline of a loaded nanogate AFI. Options: ``bdf`` or ``ocl`` + ``pcis``."""
+    """The risk pipeline of a loaded nanogate AFI. Options: ``bdf``, ``slot``
+    or ``ocl`` + ``pcis`` (none: the one AFI found in sysfs), ``timeout_s``."""
 
     _regmap = RISK_REGMAP
     _base = OCL_RISK_BASE
@@ -355,7 +418,7 @@ class AwsRiskEngine(_AwsPart):
             while (ready := self._platform("decisions_ready")) < len(group):
                 if time.monotonic() > deadline:
                     raise DeviceError(f"{len(group)} decisions not all out within "
-                                      f"{self.timeout_s:g} s ({ready} are)")
+                                      f"{self.timeout_s:g} s ({ready} are): {STALLED}")
                 time.sleep(0.0001)
             out.append(self._drain("decisions_ready", DECISION_WINDOW, DECISION,
                                    DECISION_DTYPE, count=len(group)))
@@ -368,7 +431,7 @@ class AwsRiskEngine(_AwsPart):
         while self._updates_seen() & 0xFFFFFFFF != self._updates & 0xFFFFFFFF:
             if time.monotonic() > deadline:
                 raise DeviceError(f"{len(updates)} updates not all applied within "
-                                  f"{self.timeout_s:g} s")
+                                  f"{self.timeout_s:g} s: {STALLED}")
             time.sleep(0.0001)
 
     def counters(self) -> dict[str, int]:

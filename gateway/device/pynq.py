@@ -124,7 +124,7 @@ class LiveBoard:
             import pynq
         except ImportError as error:
             raise DeviceError("the pynq backend on a board needs the pynq package "
-                              f"(pip install '.[pynq]' on the board; {error})") from None
+                              f"(on the board: pip install 'nanogate[pynq]'; {error})") from None
         self._pynq = pynq
         try:
             self.overlay = pynq.Overlay(bitstream)

@@ -7,13 +7,13 @@ import json
 import sys
 from typing import TextIO
 
-from nanogate.gateway.device import DeviceError, open_device
+from nanogate.gateway.device import DeviceError
+from nanogate.gateway.device.options import add_device_arguments, device_from_args
 from nanogate.gateway.risk.limits import LimitsError, apply_limits, load_limits
 from nanogate.gateway.risk.orders import OrdersError, load_orders, run_operations
 from nanogate.proto.risk import REASON_NAMES, reason_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEVICES = ("software", "rtl-sim")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,9 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("--orders", required=True, metavar="FILE.csv", help="orders CSV")
     check.add_argument("--limits", required=True, metavar="LIMITS.yaml", help="limits file")
-    check.add_argument("--device", choices=DEVICES, default="software",
-                       help="backend: the golden model (default) or the Amaranth design "
-                            "in simulation")
+    add_device_arguments(check)
     check.add_argument("-o", "--output", choices=("jsonl", "table"), default="jsonl",
                        help="output format (default: jsonl)")
     check.set_defaults(handler=check_command)
@@ -49,7 +47,7 @@ def check_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         limits = load_limits(args.limits)
         ops = load_orders(args.orders)
-        engine = open_device(args.device).risk_engine()
+        engine = device_from_args(args).risk_engine()
         apply_limits(engine, limits)
         decisions = run_operations(engine, ops)
     except (LimitsError, OrdersError, DeviceError) as error:

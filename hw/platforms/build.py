@@ -3,7 +3,9 @@
 Writes the platform's Verilog, constraints and Vivado scripts into DIR, then runs
 Vivado when asked and on PATH; otherwise prints the exact command to run next.
 AWS: ``cl_nanogate.sv`` + ``nanogate_core.v`` go into the HDK's CL folder layout
-(``design/``, ``build/constraints/``) and are built with the HDK's own ``aws_build_dcp_from_cl.py``;
+(``design/``, ``build/constraints/``, ``build/scripts/``: :mod:`.hdk` writes the scripts
+the HDK sources) in ``DIR/cl_nanogate`` (or DIR itself when so named), built with the
+HDK's own ``aws_build_dcp_from_cl.py`` (F2) or ``aws_build_dcp_from_cl.sh`` (F1);
 Kria: ``package_ip.tcl`` then ``block_design.tcl``.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from nanogate.hw.platforms import aws, kria
+from nanogate.hw.platforms import aws, hdk, kria
 from nanogate.hw.platforms.core import SMALL_RISK, PlatformCore
 from nanogate.hw.risk.top import RiskTop
 
@@ -33,33 +35,38 @@ class BuildError(RuntimeError):
     pass
 
 
+def cl_folder(out: Path) -> Path:
+    """The CL folder in ``out``: ``out`` itself when it is named ``cl_nanogate``, else
+    ``out/cl_nanogate`` (the F2 HDK requires the folder's name to be the CL's)."""
+    return out if out.name == aws.TOP else out / aws.TOP
+
+
 def write_aws(shell: str, out: Path, *, small: bool = False) -> tuple[list[Path], list[str]]:
-    design = out / "design"
-    constraints = out / "build" / "constraints"
-    design.mkdir(parents=True, exist_ok=True)
-    constraints.mkdir(parents=True, exist_ok=True)
+    cl = cl_folder(out)
+    design = cl / "design"
+    constraints = cl / "build" / "constraints"
+    scripts = cl / "build" / "scripts"
+    for folder in (design, constraints, scripts):
+        folder.mkdir(parents=True, exist_ok=True)
     core = design / f"{aws.CORE}.v"
     platform_core = PlatformCore(small=small, id_bits=aws.pcis_id_bits(shell))
     core.write_text(verilog.convert(platform_core, name=aws.CORE))
     top = design / f"{aws.TOP}.sv"
     top.write_text(aws.top_verilog(shell))
-    xdc = constraints / "cl_timing_user.xdc"
-    xdc.write_text(aws.constraints(shell))
-    defines = design / "cl_nanogate_defines.vh"
+    defines = design / hdk.DEFINES
     defines.write_text("`define NANOGATE_HDK\n")
-    if shell == "f2":
-        steps = [f"export CL_DIR={out.resolve()}",
-                 "cd $CL_DIR/build/scripts",
-                 "ln -sf $HDK_DIR/common/shell_stable/build/scripts/aws_build_dcp_from_cl.py "
-                 "$HDK_DIR/common/shell_stable/build/scripts/build_all.tcl "
-                 "$HDK_DIR/common/shell_stable/build/scripts/build_level_1_cl.tcl .",
-                 f"python3 aws_build_dcp_from_cl.py --cl {aws.TOP} --mode small_shell"]
-    else:
-        steps = [f"export CL_DIR={out.resolve()}",
-                 "cp -r $HDK_DIR/cl/examples/cl_hello_world/build/scripts $CL_DIR/build/",
-                 "cd $CL_DIR/build/scripts",
-                 "./aws_build_dcp_from_cl.sh -foreground"]
-    return [core, top, xdc, defines], steps
+    ids = design / hdk.ID_DEFINES
+    ids.write_text(hdk.id_defines())
+    synth_xdc, timing_xdc, pnr_xdc = (constraints / name for name in hdk.CONSTRAINTS[shell])
+    synth_xdc.write_text(hdk.synth_user_xdc(shell))
+    timing_xdc.write_text(aws.constraints(shell))
+    pnr_xdc.write_text(hdk.pnr_user_xdc(shell))
+    written = [core, top, defines, ids, synth_xdc, timing_xdc, pnr_xdc]
+    for name, text in hdk.scripts(shell).items():
+        path = scripts / name
+        path.write_text(text)
+        written.append(path)
+    return written, hdk.next_steps(shell, shlex.quote(str(cl.resolve())))
 
 
 def write_kria(board: str, out: Path, *, small: bool = False) -> tuple[list[Path], list[str]]:
@@ -97,7 +104,7 @@ def build(platform: str, out: Path, *, run_vivado: bool = False, small: bool = F
         raise BuildError(f"cannot create {out}: {error.strerror or error}") from None
     if platform in ("f2", "f1"):
         written, steps = write_aws(platform, out, small=small)
-        tool = "aws_build_dcp_from_cl"
+        tool = hdk.ENTRY[platform]
     else:
         written, steps = write_kria(platform, out, small=small)
         tool = "vivado"

@@ -151,7 +151,7 @@ def test_open_errors(bars: FakeBars, tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match="needs bdf="):
         aws.AwsFeedParser()
     with pytest.raises(DeviceError, match="unknown aws backend options"):
-        aws.AwsFeedParser(**bars.options(), slot=0)
+        aws.AwsFeedParser(**bars.options(), nope=0)
     with pytest.raises(DeviceError, match="cannot open"):
         aws.AwsFeedParser(ocl=str(tmp_path / "none"), pcis=str(bars.pcis))
     with pytest.raises(DeviceError, match=r"cannot open .*/sys/bus/pci/devices/0000:99:00\.0"):
