@@ -90,6 +90,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="run the build when vivado is on PATH")
     build.set_defaults(handler=_build)
 
+    from nanogate.gateway.device import pynq
+
+    record = hw_commands.add_parser(
+        "record-pynq", help="record the pynq backend's register and DMA traffic on a board",
+        description="Run a scenario through the pynq device backend on a Kria board with "
+                    "our overlay loaded (--bitstream) and write every register access and "
+                    "DMA transfer as a JSON-lines transcript; CI replays it "
+                    "(tests/fixtures/pynq/). --stand-in software writes the same "
+                    "transcript from the software model, with no board. See docs/deploy.md.",
+        epilog="examples:\n"
+               "  nanogate hw record-pynq --bitstream nanogate.bit "
+               "-o tests/fixtures/pynq/feed_scenario.jsonl\n"
+               "  nanogate hw record-pynq --scenario risk --bitstream nanogate.bit "
+               "-o tests/fixtures/pynq/risk_scenario.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pynq.add_record_arguments(record)
+    record.set_defaults(handler=_record_pynq)
+
 
 def _tools(target: str) -> object:
     return importlib.import_module(TARGETS[target][0])
@@ -145,6 +163,12 @@ def _synth(args: argparse.Namespace) -> int:
     exceeded = args.max_levels is not None and any(r.max_levels > args.max_levels
                                                    for r in reports)
     return 1 if exceeded else 0
+
+
+def _record_pynq(args: argparse.Namespace) -> int:
+    from nanogate.gateway.device import pynq
+
+    return pynq.run_record(args)
 
 
 def _build(args: argparse.Namespace) -> int:

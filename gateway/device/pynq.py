@@ -677,13 +677,8 @@ def record(out: Path, board: Board, source: str, which: str = "feed") -> dict[st
         recording.close()
 
 
-def main(argv: Sequence[str] | None = None,
-         open_board: Callable[[str], Board] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m nanogate.gateway.device.pynq",
-        description="Record the pynq backend's register and DMA traffic as a transcript.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    rec = commands.add_parser("record", help="run a scenario and write its transcript")
+def add_record_arguments(rec: argparse.ArgumentParser) -> None:
+    """The options of ``record`` (also ``nanogate hw record-pynq``)."""
     rec.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.jsonl")
     rec.add_argument("--scenario", choices=sorted(SCENARIOS), default="feed",
                      help="feed: the feed parser (feed_scenario.jsonl); risk: the risk "
@@ -692,14 +687,18 @@ def main(argv: Sequence[str] | None = None,
     source.add_argument("--bitstream", metavar="X.bit", help="on a board: load this overlay")
     source.add_argument("--stand-in", choices=["software"],
                         help="no board: the software model answers (a synthesised transcript)")
-    args = parser.parse_args(argv)
+
+
+def run_record(args: argparse.Namespace,
+               open_board: Callable[[str], Board] | None = None) -> int:
+    """Run ``args.scenario`` on a board (or the stand-in) and write its transcript."""
     _, _, needs, what_out = SCENARIOS[args.scenario]
     try:
         if args.stand_in:
             board: Board = ModelBoard()
             flag = "" if args.scenario == "feed" else f" --scenario {args.scenario}"
             what = ("synthesised from the software model, to be re-recorded on a KV260 "
-                    f"(python -m nanogate.gateway.device.pynq record{flag} --bitstream X.bit)")
+                    f"(nanogate hw record-pynq{flag} --bitstream X.bit)")
         else:
             board = (open_board(args.bitstream) if open_board is not None
                      else LiveBoard(args.bitstream, needs))
@@ -710,6 +709,18 @@ def main(argv: Sequence[str] | None = None,
         return 1
     print(f"{args.output}: {len(result[what_out])} {what_out}, {what}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None,
+         open_board: Callable[[str], Board] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nanogate.gateway.device.pynq",
+        description="Record the pynq backend's register and DMA traffic as a transcript "
+                    "(the same as `nanogate hw record-pynq`).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_record_arguments(commands.add_parser("record",
+                                             help="run a scenario and write its transcript"))
+    return run_record(parser.parse_args(argv), open_board)
 
 
 if __name__ == "__main__":

@@ -551,3 +551,16 @@ def test_open_device_gives_the_pynq_risk_engine() -> None:
     shared = SharedRiskEngine(engine)
     got = backend.scenario_risk(shared)
     assert len(got["decisions"]) == 33
+
+
+def test_nanogate_hw_record_pynq_writes_the_fixture(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from nanogate.cli import main
+
+    out = tmp_path / "t.jsonl"
+    assert main(["hw", "record-pynq", "-o", str(out), "--stand-in", "software"]) == 0
+    assert out.read_text() == FIXTURE.read_text()
+    assert "43 records" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a board or the stand-in, not neither
+        main(["hw", "record-pynq", "-o", str(out)])
+    assert exit_info.value.code == 2
