@@ -2,10 +2,12 @@
 baselines measured side by side (our NumPy reference, and fast-vollib's NumPy backend when
 it is installed).
 
-Two figures per kernel:
+Three figures per kernel:
 
-* ``*_per_s``: through the backend API as a user calls it (allocating the outputs; for
-  CUDA including the host<->device copies);
+* ``*_per_s``: through the public API as a user calls it (``analytics.price_greeks`` /
+  ``implied_vol``: input checks, the outputs allocated, or on the CPU taken from the
+  recycling pool; for CUDA including the host<->device copies);
+* ``*_out_per_s``: the same with ``out=`` buffers the caller allocated once;
 * ``kernel_*_per_s``: the kernel alone (CPU: preallocated outputs; CUDA: device-resident
   arrays, timed with CUDA events), and from it the achieved memory traffic in GB/s (the
   bytes each option must move at least: its inputs and outputs). On a GPU the device's
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import reference
+from . import analytics, reference
 from .backend import get_backend
 
 GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga")
@@ -131,6 +133,7 @@ def run(sizes: list[int], backend: str = "auto", baseline: bool = True, repeat: 
     be = get_backend(backend)
     results: dict[str, Any] = {
         "backend": be.name, "sizes": sizes, "price_greeks_per_s": {}, "iv_per_s": {},
+        "price_greeks_out_per_s": {}, "iv_out_per_s": {},
         "kernel_price_greeks_per_s": {}, "kernel_iv_per_s": {},
         "kernel_price_greeks_gb_s": {}, "kernel_iv_gb_s": {},
         "bytes_per_option": {"price_greeks": BYTES_PRICE_GREEKS, "iv": BYTES_IV},
@@ -158,13 +161,22 @@ def run(sizes: list[int], backend: str = "auto", baseline: bool = True, repeat: 
         args = [np.ascontiguousarray(c[x]) for x in ("s", "k", "t", "r", "q", "sigma")]
         s, k, t, r, q, sig = args
         cp = c["cp"]
-        be.black_greeks(s, k, t, r, q, sig, cp, 0, GREEKS)  # warm-up (and CUDA compile)
-        dt = _best(partial(be.black_greeks, s, k, t, r, q, sig, cp, 0, GREEKS), repeat)
-        results["price_greeks_per_s"][str(n)] = n / dt
+        api_g = partial(analytics.price_greeks, s, k, t, r, q, sig, cp, greeks=GREEKS,
+                        backend=be)
+        api_g()  # warm-up (and CUDA compile)
+        results["price_greeks_per_s"][str(n)] = n / _best(api_g, repeat)
+        og: dict[str, Any] = {nm: np.empty(n) for nm in GREEKS}
+        og["status"] = np.empty(n, np.int32)
+        api_g(out=og)  # touch the pages once
+        results["price_greeks_out_per_s"][str(n)] = n / _best(partial(api_g, out=og), repeat)
         price, _ = be.black_price(s, k, t, r, q, sig, cp, 0)
-        be.implied_vol(price, s, k, t, r, q, cp, 0)
-        dt = _best(partial(be.implied_vol, price, s, k, t, r, q, cp, 0), repeat)
-        results["iv_per_s"][str(n)] = n / dt
+        api_iv = partial(analytics.implied_vol, price, s, k, t, r, q, cp, backend=be)
+        api_iv()
+        results["iv_per_s"][str(n)] = n / _best(api_iv, repeat)
+        oiv = (np.empty(n), np.empty(n, np.int32))
+        api_iv(out=oiv)
+        results["iv_out_per_s"][str(n)] = n / _best(partial(api_iv, out=oiv), repeat)
+        del og, oiv
         vol, st = be.implied_vol(price, s, k, t, r, q, cp, 0)
         back, _ = be.black_price(s, k, t, r, q, np.where(st == 0, vol, sig), cp, 0)
         ok = (st == 0) & (price > 1e-250)
@@ -206,15 +218,19 @@ def format_table(res: dict[str, Any]) -> str:
     load = res.get("load_average")
     lines = [f"backend: {res['backend']} ({where}"
              + (f"; load average {load[0]:.2f}" if load else "") + ")"]
-    head = f"{'options':>10} {'greeks/s':>10} {'kernel':>10} {'GB/s':>6} {'IV/s':>10} " \
-           f"{'kernel':>10} {'GB/s':>6}"
+    head = (f"{'options':>10} {'greeks/s':>10} {'out=':>10} {'kernel':>10} {'GB/s':>6} "
+            f"{'IV/s':>10} {'out=':>10} {'kernel':>10} {'GB/s':>6}")
     lines.append(head)
     for n in res["sizes"]:
         key = str(n)
+        og = res.get("price_greeks_out_per_s", {}).get(key)
+        oi = res.get("iv_out_per_s", {}).get(key)
         lines.append(f"{n:>10,} {_m(res['price_greeks_per_s'][key]):>10} "
+                     f"{_m(og) if og else '-':>10} "
                      f"{_m(res['kernel_price_greeks_per_s'][key]):>10} "
                      f"{res['kernel_price_greeks_gb_s'][key]:>6.1f} "
-                     f"{_m(res['iv_per_s'][key]):>10} {_m(res['kernel_iv_per_s'][key]):>10} "
+                     f"{_m(res['iv_per_s'][key]):>10} {_m(oi) if oi else '-':>10} "
+                     f"{_m(res['kernel_iv_per_s'][key]):>10} "
                      f"{res['kernel_iv_gb_s'][key]:>6.1f}")
     bw = res.get("device_bandwidth_gb_s")
     if bw:

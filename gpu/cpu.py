@@ -15,7 +15,9 @@ import importlib.machinery
 import os
 import shutil
 import subprocess
+import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,85 @@ def library() -> ctypes.CDLL:
         return _lib
 
 
+class OutputPool:
+    """Recycled output arrays for the batch calls (CPU backend).
+
+    Fresh memory costs as much as the pricing itself: every page is faulted
+    in and zeroed by the kernel before the first write, and glibc returns
+    large freed blocks to the system (blocks over its mmap threshold, and the
+    top of the heap past the trim threshold), so a loop that prices the same
+    chain again and again paid 1,500 page faults per call at 1e5 options and
+    4,000-6,000 at 1e6. The pool keeps a reference to every output array it
+    hands out and hands an array out again (same dtype and length) once the
+    caller has dropped it, which its reference count shows: the pool's list
+    and getrefcount's argument are then the only references. An array the
+    caller still holds, or any view of it, is never reused.
+
+    Bounded: at most ``max_arrays`` arrays and ``max_bytes`` in all (arrays
+    still in use count; over either limit the oldest are let go, idle ones
+    first: an array let go while in use is freed when its last view dies);
+    arrays under ``min_bytes`` are left to malloc. ``NANOGATE_OUTPUT_POOL_MB``
+    sets ``max_bytes`` (default 256; 0 turns pooling off); ``clear()`` lets
+    every array go.
+    """
+
+    def __init__(self, max_bytes: int, min_bytes: int = 1 << 16, max_arrays: int = 64) -> None:
+        self.max_bytes = max_bytes
+        self.min_bytes = min_bytes
+        self.max_arrays = max_arrays
+        self._arrays: list[npt.NDArray[Any]] = []
+        self._lock = threading.Lock()
+
+    def _idle(self, i: int) -> bool:
+        # no local variable may hold the array while this counts its references
+        return sys.getrefcount(self._arrays[i]) <= 2
+
+    def _take(self, n: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+        nbytes = n * np.dtype(dtype).itemsize
+        if nbytes < self.min_bytes or nbytes > self.max_bytes:
+            return np.empty(n, dtype)
+        for i in range(len(self._arrays)):
+            if (self._arrays[i].shape[0] == n and self._arrays[i].dtype == dtype
+                    and self._idle(i)):
+                self._arrays.append(self._arrays.pop(i))  # most recently used last
+                return self._arrays[-1]
+        self._arrays.append(np.empty(n, dtype))
+        total = sum(x.nbytes for x in self._arrays)
+        while len(self._arrays) > self.max_arrays or total > self.max_bytes:
+            idle = [i for i in range(len(self._arrays) - 1) if self._idle(i)]
+            total -= self._arrays.pop(idle[0] if idle else 0).nbytes
+        return self._arrays[-1]
+
+    def arrays(self, n: int, names: tuple[str, ...], status: bool = True
+               ) -> tuple[dict[str, F64], I32 | None]:
+        """``n`` float64 per name (and ``n`` int32 statuses), uninitialised."""
+        with self._lock:
+            out = {nm: self._take(n, np.float64) for nm in names}
+            st = self._take(n, np.int32) if status else None
+        return out, st
+
+    def clear(self) -> None:
+        with self._lock:
+            self._arrays.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the pool holds (arrays still in use included)."""
+        with self._lock:
+            return sum(a.nbytes for a in self._arrays)
+
+
+def _pool_limit() -> int:
+    raw = os.environ.get("NANOGATE_OUTPUT_POOL_MB", "256")
+    try:
+        return max(0, int(float(raw) * (1 << 20)))
+    except ValueError:
+        return 256 << 20
+
+
+output_pool = OutputPool(_pool_limit())
+
+
 def _ptr(a: Any) -> int | None:
     return None if a is None else int(a.ctypes.data)
 
@@ -130,7 +211,7 @@ def set_threads(n: int) -> None:
 
 
 def black_greeks(s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32, model: int,
-                 out: dict[str, F64 | None], status: I32) -> None:
+                 out: Mapping[str, F64 | None], status: I32) -> None:
     names = ("price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga")
     library().ng_black_greeks(len(s), s, k, t, r, q, sigma, is_call, model,
                               *(_ptr(out.get(nm)) for nm in names), _ptr(status))

@@ -5,6 +5,7 @@ Imported only when a device is present (see backend.get_backend)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from .nvrtc import CUDA_OPTIONS
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
+OutMap = Mapping[str, npt.NDArray[Any]]  # greek name or "status" -> array
 _THREADS = 256
 
 
@@ -44,8 +46,9 @@ class CudaBackend:
 
     def black_greeks(self, s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32,
                      model: int, wanted: tuple[str, ...] = ("price", "delta", "gamma", "vega",
-                                                            "theta", "rho", "vanna", "volga")
-                     ) -> tuple[dict[str, F64], I32]:
+                                                            "theta", "rho", "vanna", "volga"),
+                     out: OutMap | None = None) -> tuple[dict[str, F64], I32]:
+        """``out``: host arrays (1-D, contiguous, len(s)) the results are copied into."""
         cp = self.cp
         n = len(s)
         ins = self._dev(s, k, t, r, q, sigma, is_call)
@@ -55,7 +58,9 @@ class CudaBackend:
         args = [np.int64(n), *ins, np.int32(model),
                 *(outs.get(nm, 0) for nm in names), status]
         self.mod.get_function("ng_black_greeks_k")(_grid(n), (_THREADS,), tuple(args))
-        return {nm: cp.asnumpy(a) for nm, a in outs.items()}, cp.asnumpy(status)
+        given = out or {}
+        return ({nm: a.get(out=given.get(nm)) for nm, a in outs.items()},
+                status.get(out=given.get("status")))
 
     def black_price(self, s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32,
                     model: int) -> tuple[F64, I32]:
@@ -70,7 +75,7 @@ class CudaBackend:
         return cp.asnumpy(price), cp.asnumpy(status)
 
     def implied_vol(self, price: F64, s: F64, k: F64, t: F64, r: F64, q: F64, is_call: I32,
-                    model: int) -> tuple[F64, I32]:
+                    model: int, out: tuple[F64, I32] | None = None) -> tuple[F64, I32]:
         cp = self.cp
         n = len(s)
         vol = cp.empty(n)
@@ -79,7 +84,8 @@ class CudaBackend:
             _grid(n), (_THREADS,),
             (np.int64(n), *self._dev(price, s, k, t, r, q, is_call), np.int32(model), vol,
              status))
-        return cp.asnumpy(vol), cp.asnumpy(status)
+        host_vol, host_st = out if out is not None else (None, None)
+        return vol.get(out=host_vol), status.get(out=host_st)
 
     def american_price(self, s: F64, k: F64, t: F64, r: F64, q: F64, sigma: F64, is_call: I32,
                        steps: int) -> tuple[F64, I32]:

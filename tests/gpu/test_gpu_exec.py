@@ -42,3 +42,21 @@ def test_gpu_american_matches_cpu() -> None:
 
 def test_auto_picks_cuda_when_present() -> None:
     assert get_backend("auto").name == "cuda"
+
+
+def test_gpu_out_buffers_are_filled_and_returned() -> None:
+    s, k, t, r, q, sig, cp = (a[:1000] for a in _inputs())
+    out = {"price": np.empty(1000), "status": np.empty(1000, np.int32)}
+    g = analytics.price_greeks(s, k, t, r, q, sig, cp, greeks=("price", "delta"),
+                               backend="cuda", out=out)
+    assert g["price"] is out["price"] and g["status"] is out["status"]
+    ref = analytics.price_greeks(s, k, t, r, q, sig, cp, greeks=("price", "delta"),
+                                 backend="cpu")
+    np.testing.assert_allclose(g["price"], ref["price"], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(g["delta"], ref["delta"], rtol=1e-12, atol=1e-13)
+    vol, st = np.empty(1000), np.empty(1000, np.int32)
+    got = analytics.implied_vol(ref["price"], s, k, t, r, q, cp, backend="cuda", out=(vol, st))
+    assert got[0] is vol and got[1] is st
+    ref_v, _ = analytics.implied_vol(ref["price"], s, k, t, r, q, cp, backend="cpu")
+    ok = st == 0
+    np.testing.assert_allclose(vol[ok], ref_v[ok], rtol=1e-11)
