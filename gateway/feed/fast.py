@@ -31,6 +31,7 @@ _LENGTHS = np.array(LENGTH_BY_TYPE_BYTE, dtype=np.int64)
 _KERNEL_DTYPE = kernel_dtype()
 _FAULT_EXAMPLES = 1000
 _WHOLE_BUFFER = -1  # a packet count meaning "frame blocks to the end" (BinaryFILE)
+_EVENT_SIZE = BOOK_EVENT_DTYPE.itemsize
 _MOLD_HEADER = struct.Struct(">10sQH")
 Array = np.ndarray
 
@@ -407,9 +408,23 @@ class StreamDecoder:
 
     def push(self, payloads: Sequence[bytes]) -> np.ndarray:
         """Decode one burst; the events are a view of a buffer the next push reuses."""
+        n = self._decode(payloads)  # first: it may replace the buffer
+        return self._events[:n]
+
+    def push_copy(self, payloads: Sequence[bytes]) -> np.ndarray:
+        """:meth:`push`, the events in an array of their own (copied as bytes, then viewed
+        as BookEvents: NumPy copies a packed record array field by field, several times
+        slower)."""
+        n = self._decode(payloads)
+        events: np.ndarray = self._bytes[:n * _EVENT_SIZE].copy().view(BOOK_EVENT_DTYPE)
+        return events
+
+    def _decode(self, payloads: Sequence[bytes]) -> int:
+        """Decode one burst into the reused buffer; returns the rows written."""
+        count = len(payloads)
         data = b"".join(payloads)
-        if len(payloads) > len(self._seqs):
-            packets = max(len(payloads), 2 * len(self._seqs))
+        if count > len(self._seqs):
+            packets = max(count, 2 * len(self._seqs))
             self._rows = np.zeros((packets, 4), np.int64)
             self._seqs = np.zeros(packets, np.uint64)
         capacity = capacity_for(len(data))
@@ -417,19 +432,11 @@ class StreamDecoder:
             self._events = np.empty(max(capacity, 2 * len(self._events)), BOOK_EVENT_DTYPE)
             self._kernel_events = self._events.view(_KERNEL_DTYPE)
             self._bytes = np.frombuffer(self._events, np.uint8)
-        sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
-        n = _stream(np.frombuffer(data, np.uint8), sizes, self._current, self._track,
-                    self._rows, self._seqs, _LENGTHS, self._kernel_events, self._no_examples,
-                    self.stats)
-        return self._events[:n]
-
-    def push_copy(self, payloads: Sequence[bytes]) -> np.ndarray:
-        """:meth:`push`, the events in an array of their own (copied as bytes: NumPy
-        copies a packed record array field by field, several times slower)."""
-        n = len(self.push(payloads))
-        events = np.empty(n, BOOK_EVENT_DTYPE)
-        np.frombuffer(events, np.uint8)[:] = self._bytes[:n * BOOK_EVENT_DTYPE.itemsize]
-        return events
+        sizes = np.fromiter(map(len, payloads), np.int64, count)
+        n: int = _stream(np.frombuffer(data, np.uint8), sizes, self._current, self._track,
+                         self._rows, self._seqs, _LENGTHS, self._kernel_events,
+                         self._no_examples, self.stats)
+        return n
 
     @property
     def state(self) -> SequenceState:

@@ -47,6 +47,10 @@ class Word(enum.IntEnum):
     SLEEPING = 35  # set by the consumer before it blocks: the producer rings the doorbell
 
 
+# HEAD and TAIL as plain ints: indexing with the enum member costs ~0.3 us a time.
+_HEAD, _TAIL = int(Word.HEAD), int(Word.TAIL)
+
+
 class RingError(ValueError):
     """A ring that cannot be made with the sizes asked for."""
 
@@ -70,6 +74,10 @@ class Ring:
         self.pool = np.frombuffer(buf, np.uint8, slots * slot_size, offset).reshape(
             slots, slot_size)
         self.pool_flat = self.pool.reshape(-1)
+        # the descriptor columns, indexed by slot (views made once: each costs ~0.3 us)
+        descriptors = self.descriptors
+        self.lengths, self.lines = descriptors["length"], descriptors["line"]
+        self.flags, self.rx_ns = descriptors["flags"], descriptors["rx_ns"]
 
     @staticmethod
     def size_for(slots: int, slot_size: int) -> int:
@@ -98,6 +106,7 @@ class Ring:
     def close(self) -> None:
         """Unmap (and, for the creator, remove) the segment; views must be gone by now."""
         del self.control, self.descriptors, self.pool, self.pool_flat
+        del self.lengths, self.lines, self.flags, self.rx_ns
         # a caller still holding a view keeps the mapping until that view goes
         with contextlib.suppress(BufferError):
             self._shm.close()
@@ -110,20 +119,22 @@ class Ring:
         return int(self.control[word])
 
     def used(self) -> int:
-        return int(self.control[Word.HEAD]) - int(self.control[Word.TAIL])
+        control = self.control
+        return int(control[_HEAD]) - int(control[_TAIL])
 
     # -- producer ------------------------------------------------------------------------
 
     def reserve(self, burst: int) -> tuple[int, int]:
         """(first slot, how many) free and contiguous, at most ``burst``; (x, 0) when full."""
-        head = int(self.control[Word.HEAD])
-        free = self.slots - (head - int(self.control[Word.TAIL]))
+        control = self.control
+        head = int(control[_HEAD])
+        free = self.slots - (head - int(control[_TAIL]))
         start = head & self.mask
         return start, min(burst, free, self.slots - start)
 
     def publish(self, count: int) -> None:
         """Hand ``count`` filled slots (from the reserved start) to the consumer."""
-        self.control[Word.HEAD] += np.uint64(count)
+        self.control[_HEAD] += np.uint64(count)
 
     def count_drop(self, count: int = 1) -> None:
         self.control[Word.DROPS] += np.uint64(count)
@@ -151,14 +162,15 @@ class Ring:
 
     def peek(self, burst: int) -> tuple[int, int]:
         """(first slot, how many) ready and contiguous, at most ``burst``."""
-        tail = int(self.control[Word.TAIL])
-        ready = int(self.control[Word.HEAD]) - tail
+        control = self.control
+        tail = int(control[_TAIL])
+        ready = int(control[_HEAD]) - tail
         start = tail & self.mask
         return start, min(burst, ready, self.slots - start)
 
     def release(self, count: int) -> None:
         """Give ``count`` slots back to the producer (after copying what was needed)."""
-        self.control[Word.TAIL] += np.uint64(count)
+        self.control[_TAIL] += np.uint64(count)
 
     def dequeue(self, burst: int) -> list[tuple[bytes, int, int, int]]:
         """Copy out up to ``burst`` datagrams as (payload, line, flags, rx_ns), and release."""

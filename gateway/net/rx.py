@@ -166,9 +166,13 @@ class BurstReceiver:
         """One receive call per socket; returns the datagrams received (dropped included)."""
         total = 0
         for line, sock in self.sockets:
-            total += (self._recvmmsg(line, sock) if self.use_recvmmsg
-                      else self._recv_into(line, sock))
+            total += self.receive(line, sock)
         return total
+
+    def receive(self, line: int, sock: socket.socket) -> int:
+        """One receive call on one of the sockets; returns the datagrams received."""
+        return (self._recvmmsg(line, sock) if self.use_recvmmsg
+                else self._recv_into(line, sock))
 
     def _recvmmsg(self, line: int, sock: socket.socket) -> int:
         ring = self.ring
