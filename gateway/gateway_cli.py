@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -17,23 +16,13 @@ from nanogate.gateway.device.options import add_device_arguments
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def device_config(args: argparse.Namespace, config_type: type) -> dict[str, Any]:
-    """The keyword arguments that give ``config_type`` (GatewayConfig, BenchConfig) the
-    ``--device-option`` values, after checking them and the machine (DeviceError if not).
-
-    The gateway opens its device itself (``open_device(config.device)``); options reach
-    it only through a ``device_options`` field, which these configs do not have yet."""
-    from nanogate.gateway.device import DeviceError
+def device_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``device_options`` keyword of GatewayConfig / BenchConfig from
+    ``--device-option``, after checking them and the machine (DeviceError if not)."""
     from nanogate.gateway.device.options import check_device, device_options
 
     options = device_options(args.device, args.device_options)
     check_device(args.device, options)
-    if not options:
-        return {}
-    if "device_options" not in {f.name for f in dataclasses.fields(config_type)}:
-        raise DeviceError(f"--device-option: the gateway does not pass device options to "
-                          f"its device yet ({config_type.__name__} has no device_options); "
-                          f"--device {args.device} works here only without options")
     return {"device_options": options}
 
 
@@ -142,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
                                args.metrics_port, args.record, args.state, arbiter,
                                use_recvmmsg=not args.no_recvmmsg, busy_poll=args.busy_poll,
                                max_seconds=args.duration, inline_receive=args.inline_rx,
-                               spin_us=args.spin_us, **device_config(args, GatewayConfig))
+                               spin_us=args.spin_us, **device_config(args))
         gateway = Gateway(config)
     except (ValueError, ResumeError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)
@@ -200,7 +189,7 @@ def _bench(args: argparse.Namespace) -> int:
         config = BenchConfig(args.messages, args.loss, args.rate or None, args.instruments,
                              args.seed, args.device, books=not args.no_books,
                              busy_poll=args.busy_poll, inline_receive=args.inline_rx,
-                             spin_us=args.spin_us, **device_config(args, BenchConfig))
+                             spin_us=args.spin_us, **device_config(args))
         result = run_bench(config)
     except (ValueError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)

@@ -327,9 +327,14 @@ class Arbiter:
                 self._request(now_ns, tries=request.tries + 1)
 
     def finish(self, now_ns: int) -> None:
-        """Stop waiting: whatever is still missing is declared lost (shutdown)."""
-        if self._gap_open():
-            self._give_up(now_ns)
+        """Stop waiting: whatever is still missing is declared lost (shutdown).
+
+        Every gap, not just the first: packets held beyond a second gap are
+        delivered, and the messages between are counted lost, never dropped
+        unseen.
+        """
+        while self._gap_open():
+            self._give_up(now_ns)  # moves ``expected`` forward: the loop ends
 
     # -- output --------------------------------------------------------------------------
 

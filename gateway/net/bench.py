@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as EventType
 from queue import Empty
 from typing import Any
@@ -41,6 +41,7 @@ class BenchConfig:
     busy_poll: bool = False  # receive process and worker spin instead of sleeping
     inline_receive: bool = False  # the worker receives itself (no receive process)
     spin_us: int = 50  # the worker looks again this long before sleeping
+    device_options: dict[str, Any] = field(default_factory=dict)  # --device-option
 
 
 def _exchange(config: BenchConfig, lines: tuple[Endpoint, Endpoint], out: Any,
@@ -85,7 +86,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
                                        max_seconds=config.timeout_s, arbiter=arbiter,
                                        busy_poll=config.busy_poll,
                                        inline_receive=config.inline_receive,
-                                       spin_us=config.spin_us)
+                                       spin_us=config.spin_us,
+                                       device_options=config.device_options)
         with Gateway(gateway_config) as gateway:
             first: list[int] = []
 

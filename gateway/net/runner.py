@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -111,6 +111,8 @@ class GatewayConfig:
     # After the last work, keep looking this long before sleeping: a packet in that
     # window costs no wake-up (each costs ~0.1-0.3 ms on this VM, caches cold after).
     spin_us: int = 50
+    # Options of the device backend (``--device-option``: aws bdf/slot, pynq bitstream).
+    device_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +146,8 @@ class Gateway:
                 arbiter_config.start_sequence = point.next_sequence
                 arbiter_config.session = point.session
         self.arbiter = Arbiter(arbiter_config)
-        self.parser: FeedParser = open_device(config.device).feed_parser()
+        self.parser: FeedParser = open_device(config.device,
+                                              **config.device_options).feed_parser()
         self.lines = [config.line_a] + ([config.line_b] if config.line_b else [])
         self.ring: Ring | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -226,7 +229,8 @@ class Gateway:
         SlotsInOrder().classify(np.zeros(64, np.uint8), 32, 0, 2, slots["length"],
                                 slots["flags"], slots["line"], slots["rx_ns"], b"WARMUP", 1)
         Latency().record_many(np.arange(1, 11), np.ones(10, np.int64))
-        open_device(self.config.device).feed_parser().push([heartbeat])
+        if self.config.device == "software":  # compiled kernels; hardware is not touched
+            open_device("software").feed_parser().push([heartbeat])
         if self.config.books:
             warm_books()
 
@@ -541,10 +545,14 @@ class Gateway:
                          for p in moldudp64.packetize("NANOGATE", messages, 1)]
             datagrams.append((moldudp64.encode_packet("NANOGATE", len(messages) + 1,
                                                       end_of_session=True), Line.A, stamp))
+        # The arbiter's clock is the capture's: a gap waits for the other line and the
+        # rewinder as long as it did live, then is given up, and the packets held
+        # behind it flow on (on a wall clock a whole capture replays within a gap wait).
         for index, (payload, line, rx_ns) in enumerate(datagrams):
             fault = check_burst(np.frombuffer(payload, np.uint8), np.array([0]),
                                 np.array([len(payload)]))[0]
-            self.arbiter.on_packet(line, payload, rx_ns, time.monotonic_ns(), int(fault))
+            self.arbiter.on_packet(line, payload, rx_ns, rx_ns, int(fault))
+            self.arbiter.poll(rx_ns)
             if index % batch == batch - 1:
                 self._flush()
         self.finish()

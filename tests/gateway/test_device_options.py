@@ -25,11 +25,13 @@ from nanogate.gateway.device.options import (
     check_device,
     device_options,
 )
+from nanogate.gateway.net.addr import Endpoint
 from nanogate.gateway.net.bench import BenchConfig
-from nanogate.gateway.net.runner import GatewayConfig
+from nanogate.gateway.net.runner import Gateway, GatewayConfig
 from nanogate.gateway.risk.limits import limits_writes, load_limits
 from nanogate.proto import aws_map
 from nanogate.proto.itch import encode_message
+from nanogate.proto.moldudp64 import encode_packet
 from nanogate.proto.regmap import WORD_BYTES
 from nanogate.proto.risk import RISK_REGMAP
 
@@ -155,12 +157,20 @@ def test_every_command_offers_the_backends() -> None:
     assert device_options(args.device, args.device_options) == {"bdf": "0000:34:00.0"}
 
 
-def test_gateway_refuses_options_it_cannot_pass_on() -> None:
-    args = parse("--device", "pynq", "--device-option", "replay=x.jsonl")
-    for config in (GatewayConfig, BenchConfig):
-        with pytest.raises(DeviceError, match="has no device_options"):
-            gateway_cli.device_config(args, config)
-    assert gateway_cli.device_config(parse(), GatewayConfig) == {}
+def test_gateway_passes_device_options_to_its_device(tmp_path: Path) -> None:
+    assert gateway_cli.device_config(parse()) == {"device_options": {}}
+    bars = Bars(tmp_path)
+    args = parse(*bars.argv("--device-option", "timeout_s=0.05"))
+    options = gateway_cli.device_config(args)
+    assert options == {"device_options": {"ocl": str(bars.ocl), "pcis": str(bars.pcis),
+                                          "timeout_s": 0.05}}
+    gateway = Gateway(GatewayConfig(Endpoint("239.255.0.1", 5001), device="aws", **options))
+    # the parser works on the files given: a packet lands framed in its window
+    with pytest.raises(DeviceError, match=r"within 0\.05 s"):
+        gateway.parser.push([encode_packet("S", 1)])
+    frame = bars.pcis.read_bytes()[aws_map.PACKET_WINDOW:aws_map.PACKET_WINDOW + 8]
+    assert frame[4:8] == b"NGPK"
+    assert BenchConfig(device="aws", **options).device_options["timeout_s"] == 0.05
 
 
 # --- end to end on the aws backend, files standing in for the BARs ---------------------

@@ -119,6 +119,19 @@ def test_rewinder_down_bounded_retries_then_gap_lost() -> None:
     assert now < 100 * MS
 
 
+def test_finish_gives_up_every_gap_and_delivers_what_is_held_behind_them() -> None:
+    arb = Arbiter()
+    for seq in (1, 5, 7, 12, 14):  # 3..4 and 9..11 missing on the only line
+        arb.on_packet(Line.A, pkt(seq, 2), 0, 0)
+    assert [d.sequence for d in arb.take()[0]] == [1]
+    arb.finish(0)
+    deliveries, events, _ = arb.take()
+    assert [d.sequence for d in deliveries] == [5, 7, 12, 14]
+    assert events == [GapLost("S1", 3, 2), GapLost("S1", 9, 3)]
+    assert arb.stats.lost == 5 and arb.expected == 16 and not arb.gap
+    assert arb.stats.messages + arb.stats.lost == 15
+
+
 def test_reordered_packets_are_held_and_released_in_order() -> None:
     rng = random.Random(3)
     packets = [pkt(seq, 1) for seq in range(1, 201)]

@@ -84,7 +84,7 @@ def test_rewinder_down_reports_gap_without_hanging(
     store = store_from_file(session_file)
     with Rewinder(store, Endpoint("127.0.0.1", 0), enabled=False) as rewinder:
         config = GatewayConfig(lines[0], lines[1], rewinder.address,
-                               exit_on_end_of_session=True, max_seconds=30,
+                               exit_on_end_of_session=True, max_seconds=30, metrics_port=0,
                                arbiter=fast_recovery(max_retries=2))
         with Gateway(config) as gateway:
             publisher = PublisherThread(store, lines, loss=0.3, seed=4)
@@ -92,7 +92,13 @@ def test_rewinder_down_reports_gap_without_hanging(
             gateway.run()
             publisher.join(timeout=10)
             counters = gateway.counters()
+            url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+            metrics = urllib.request.urlopen(url, timeout=5).read().decode()
     assert gateway.arbiter.state is State.ENDED
+    # the loss is on /metrics too, as an operator's alert would read it
+    assert f"nanogate_gateway_gap_events_total {counters['gap_events']}.0" in metrics
+    assert f"nanogate_gateway_lost_total {counters['lost']}.0" in metrics
+    assert f"nanogate_gateway_requests_total {counters['requests']}.0" in metrics
     lost = [e for e in gateway.events_log if isinstance(e, GapLost)]
     assert lost and counters["gap_events"] == len(lost)
     assert counters["lost"] == sum(e.count for e in lost)
