@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import grpc
@@ -259,6 +262,28 @@ def cmd_check_order(c: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_events(c: Any, args: argparse.Namespace) -> int:
+    # Ctrl-C cancels the stream instead of raising inside gRPC's iterator: a
+    # KeyboardInterrupt there can leave the channel's lock held and the exit hang.
+    interrupted = threading.Event()
+    streams: list[Any] = []
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        for stream in streams:  # from another thread: never inside gRPC's own locks
+            threading.Thread(target=stream.cancel, daemon=True).start()
+
+    previous = None
+    if args.follow and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return _stream_events(c, args, interrupted, streams)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stream_events(c: Any, args: argparse.Namespace, interrupted: threading.Event,
+                   streams: list[Any]) -> int:
     after, printed = args.since, 0
     while True:
         left = args.limit - printed if args.limit else 0
@@ -266,15 +291,23 @@ def cmd_events(c: Any, args: argparse.Namespace) -> int:
                                          follow=args.follow, limit=left)
         # a follow stream is re-opened from the last id when its deadline ends
         timeout = 300.0 if args.follow else None
+        stream = c.events.StreamEvents(request, **c.options(timeout))
+        streams[:] = [stream]
+        if interrupted.is_set():
+            stream.cancel()
         try:
-            for event in c.events.StreamEvents(request, **c.options(timeout)):
+            for event in stream:
                 after, printed = event.id, printed + 1
                 print_rows("events", [event], args.output, stream=True)
                 sys.stdout.flush()
         except grpc.RpcError as error:
+            if interrupted.is_set():
+                raise KeyboardInterrupt from None  # main() reports it: exit 130
             if not (args.follow and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
             continue
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         return EXIT_OK
 
 

@@ -55,7 +55,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--dump", type=Path, metavar="OUT.jsonl",
                      help="append every message, as `nanogate feed decode` prints it")
     run.add_argument("--exit-on-end-of-session", action="store_true",
-                     help="exit once the end of session is reached and every message applied")
+                     help="exit once the end of session is reached and every message "
+                          "applied; --duration running out first exits 1")
     run.add_argument("--metrics-port", type=argtypes.port, metavar="N",
                      help="serve Prometheus /metrics on --interface:N (0: any free port)")
     run.add_argument("--record", type=Path, metavar="DIR",
@@ -166,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
                 gateway.run(stop=lambda: bool(stopping))
                 gateway.finish()
             except KeyboardInterrupt:
-                pass
+                stopping.append(signal.SIGINT)
             finally:
                 gateway.close()
     finally:
@@ -178,7 +179,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nanogate: {summary['messages']:,} messages applied, {summary['lost']:,} lost, "
               f"{summary['recovered']:,} recovered, {summary['duplicates']:,} duplicates "
               f"dropped, state {summary['state']}", file=sys.stderr)
-    return EXIT_FAILED if summary["lost"] else EXIT_OK
+    # asked to run to the end of the session, it stopped short (--duration): a failure
+    unfinished = (args.exit_on_end_of_session and args.replay is None and not gateway.ended
+                  and not stopping)
+    if unfinished:
+        print(f"nanogate: no end of session within --duration {args.duration:g} s",
+              file=sys.stderr)
+    return EXIT_FAILED if summary["lost"] or unfinished else EXIT_OK
 
 
 def _bench(args: argparse.Namespace) -> int:

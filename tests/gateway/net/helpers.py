@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from pathlib import Path
 
 from nanogate.gateway.feed.reference import ReferenceDecoder
@@ -17,6 +19,19 @@ def decode_lines(path: Path) -> list[str]:
     """What ``nanogate feed decode`` prints for ``path``, line by line."""
     decoder = ReferenceDecoder(open_feed(path))
     return [json.dumps(d.as_json(), separators=(",", ":")) for d in decoder.messages()]
+
+
+def wait_joined(group: str, timeout: float = 30.0) -> bool:
+    """Wait until some socket on this host has joined multicast ``group`` (the kernel's
+    /proc/net/igmp lists it), so a publisher started now is heard from its first packet."""
+    wanted = socket.inet_aton(group)[::-1].hex().upper()  # as the kernel prints it
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/igmp") as table:
+            if any(line.split()[:1] == [wanted] for line in table):
+                return True
+        time.sleep(0.01)
+    return False
 
 
 class PublisherThread(threading.Thread):

@@ -6,7 +6,6 @@ import argparse
 import json
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from nanogate.gateway.net.addr import Endpoint
 from nanogate.sim import publish_cli
 from nanogate.sim.synth import write_synthetic
 
-from .helpers import decode_lines
+from .helpers import decode_lines, wait_joined
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,7 +47,9 @@ def test_publish_and_run_dump_equals_feed_decode(lines: tuple[Endpoint, Endpoint
     codes: list[int] = []
 
     def exchange() -> None:
-        time.sleep(1.0)  # started early or late, the gateway backfills from the rewinder
+        # once the gateway listens (its start takes seconds on a loaded machine): had
+        # it joined later than the publisher's linger it would hear nothing at all
+        assert wait_joined(lines[0].host) and wait_joined(lines[1].host)
         codes.append(call(publish))
 
     thread = threading.Thread(target=exchange, daemon=True)
@@ -133,3 +134,13 @@ def test_bench_small_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["lost"] == 0 and result["messages"] == 20000
     for key in ("messages", "messages_per_s", "lost", "recovered", "p50_us", "p99_us"):
         assert key in result
+
+
+def test_no_end_of_session_within_the_duration_fails(lines: tuple[Endpoint, Endpoint],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = call(["gateway", "run", "--line-a", str(lines[0]), "--exit-on-end-of-session",
+                 "--duration", "0.3"])
+    err = capsys.readouterr().err
+    assert code == 1 and "no end of session within --duration 0.3 s" in err
+    assert "0 messages applied" in err
+    assert call(["gateway", "run", "--line-a", str(lines[0]), "--duration", "0.3"]) == 0
