@@ -86,7 +86,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "per packet instead of two: lower latency on few cores)")
     run.add_argument("--spin-us", type=argtypes.non_negative_int, default=50, metavar="US",
                      help="keep looking this long after the last packet before sleeping "
-                          "(default: 50)")
+                          "(default: 50). Lowest latency: --inline-rx --spin-us 100000, "
+                          "the worker owning a core (p99 < 100 us at 100k msg/s here)")
     run.add_argument("--json", action="store_true", help="print the final summary as JSON")
     run.set_defaults(handler=_run)
 
