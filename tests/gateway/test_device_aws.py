@@ -3,7 +3,6 @@ access must land at the offset the register map gives, each stream beat in its w
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,34 +17,7 @@ from nanogate.proto.feed_regs import FEED_REGS
 from nanogate.proto.records import BOOK_EVENT, BOOK_EVENT_DTYPE
 from nanogate.proto.risk import DECISION, DECISION_DTYPE, ORDER, ORDER_DTYPE, RISK_REGMAP
 
-OCL_SIZE, PCIS_SIZE = 0x4000, 0x60000
-
-
-class FakeBars:
-    def __init__(self, tmp_path: Path) -> None:
-        self.ocl, self.pcis = tmp_path / "resource0", tmp_path / "resource4"
-        self.ocl.write_bytes(bytes(OCL_SIZE))
-        self.pcis.write_bytes(bytes(PCIS_SIZE))
-        self.poke(aws.OCL_PLATFORM_BASE, aws.PLATFORM_ID)
-
-    def poke(self, offset: int, value: int) -> None:
-        with self.ocl.open("r+b") as f:
-            f.seek(offset)
-            f.write(struct.pack("<I", value))
-
-    def peek(self, offset: int) -> int:
-        return int(struct.unpack_from("<I", self.ocl.read_bytes(), offset)[0])
-
-    def platform(self, name: str, value: int) -> None:
-        self.poke(aws.OCL_PLATFORM_BASE + aws.PLATFORM_REGS.offset(name), value)
-
-    def put_beats(self, offset: int, data: bytes) -> None:
-        with self.pcis.open("r+b") as f:
-            f.seek(offset)
-            f.write(data)
-
-    def options(self) -> dict[str, str]:
-        return {"ocl": str(self.ocl), "pcis": str(self.pcis)}
+from .aws_bars import OCL_SIZE, FakeBars
 
 
 @pytest.fixture

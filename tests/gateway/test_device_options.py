@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import struct
 import sys
 import types
 from contextlib import redirect_stderr, redirect_stdout
@@ -34,6 +33,8 @@ from nanogate.proto.itch import encode_message
 from nanogate.proto.moldudp64 import encode_packet
 from nanogate.proto.regmap import WORD_BYTES
 from nanogate.proto.risk import RISK_REGMAP
+
+from .aws_bars import FakeBars
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -159,7 +160,7 @@ def test_every_command_offers_the_backends() -> None:
 
 def test_gateway_passes_device_options_to_its_device(tmp_path: Path) -> None:
     assert gateway_cli.device_config(parse()) == {"device_options": {}}
-    bars = Bars(tmp_path)
+    bars = FakeBars(tmp_path)
     args = parse(*bars.argv("--device-option", "timeout_s=0.05"))
     options = gateway_cli.device_config(args)
     assert options == {"device_options": {"ocl": str(bars.ocl), "pcis": str(bars.pcis),
@@ -174,26 +175,6 @@ def test_gateway_passes_device_options_to_its_device(tmp_path: Path) -> None:
 
 
 # --- end to end on the aws backend, files standing in for the BARs ---------------------
-
-class Bars:
-    def __init__(self, tmp_path: Path) -> None:
-        self.ocl, self.pcis = tmp_path / "resource0", tmp_path / "resource4"
-        self.ocl.write_bytes(bytes(0x4000))
-        self.pcis.write_bytes(bytes(0x60000))
-        self.poke(aws_map.OCL_PLATFORM_BASE, aws_map.PLATFORM_ID)
-
-    def poke(self, offset: int, value: int) -> None:
-        with self.ocl.open("r+b") as f:
-            f.seek(offset)
-            f.write(struct.pack("<I", value))
-
-    def peek(self, offset: int) -> int:
-        return int(struct.unpack_from("<I", self.ocl.read_bytes(), offset)[0])
-
-    def argv(self, *extra: str) -> list[str]:
-        return ["--device", "aws", "--device-option", f"ocl={self.ocl}",
-                "--device-option", f"pcis={self.pcis}", *extra]
-
 
 LIMITS = """\
 global: {kill_switch: true}
@@ -215,7 +196,7 @@ def run_main(*argv: str) -> tuple[int, str, str]:
 
 
 def test_risk_check_on_aws_writes_the_limits_into_the_bar(tmp_path: Path) -> None:
-    bars = Bars(tmp_path)
+    bars = FakeBars(tmp_path)
     sizes = 4 | 4 << 8  # 16 instruments, 16 accounts
     bars.poke(aws_map.OCL_RISK_BASE + RISK_REGMAP.offset("table_sizes"), sizes)
     (tmp_path / "limits.yaml").write_text(LIMITS)
@@ -247,7 +228,7 @@ def test_risk_check_on_aws_writes_the_limits_into_the_bar(tmp_path: Path) -> Non
 
 
 def test_feed_decode_on_aws_against_files_fails_clearly(tmp_path: Path) -> None:
-    bars = Bars(tmp_path)
+    bars = FakeBars(tmp_path)
     message = encode_message({"type": "D", "stock_locate": 4, "tracking_number": 0,
                               "timestamp": 9, "order_reference_number": 77})
     feed = tmp_path / "small.itch"
