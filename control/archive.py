@@ -2,8 +2,9 @@
 
 ``ARCHIVE_DIR/YYYY-MM-DD/TABLE-NNNNNN.parquet``, one folder per UTC day (the day of each
 record's own timestamp, so a session that spans midnight splits where the records do).
-The tables and their columns are defined once, in :data:`TABLES`; the Arrow schemas and
-``docs/records.md`` (:func:`render_markdown`) are derived from that one definition.
+The tables and their columns are defined once, in :mod:`nanogate.control.archive_schema`;
+reading the files back, and compacting them, is :mod:`nanogate.control.archive_read`.
+This module is the writer.
 
 Writing is cheap on the caller's thread: a ``record_*`` call turns its record into a
 tuple and appends it to the buffer of its (table, day) under a lock. A writer thread
@@ -25,17 +26,30 @@ hash, so the archived copy can be checked against the chain (``sync_control``).
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from nanogate.control.archive_read import (
+    compact,
+    days,
+    default_directory,
+    next_part,
+    read_table,
+    write_part,
+)
+from nanogate.control.archive_schema import (
+    NS_PER_DAY,
+    TABLE_NAMES,
+    TABLES,
+    ArchiveError,
+    arrow_schema,
+    load_pyarrow,
+)
 from nanogate.control.store import Store
 from nanogate.gateway.trading import (
     CancelOrder,
@@ -52,170 +66,6 @@ from nanogate.gateway.trading import (
 from nanogate.proto.risk import Side, reason_names
 
 log = logging.getLogger(__name__)
-
-NS_PER_DAY = 86_400 * 1_000_000_000
-ARCHIVE_FOLDER = "archive"  # beside the control database
-#: Compacted files name the part numbers they replace under this metadata key.
-REPLACES_KEY = b"nanogate.replaces"
-
-
-class ArchiveError(RuntimeError):
-    """A record that cannot be archived, or an archive file that cannot be read."""
-
-
-# --- the one definition of every table ----------------------------------------------
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # a key of _ARROW_TYPES
-    doc: str
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    doc: str
-    columns: tuple[Column, ...]
-
-
-#: Column type -> (Arrow type factory name, how the docs spell it).
-_TYPE_DOCS = {"time": "timestamp[ns, UTC]", "u64": "uint64", "i64": "int64",
-              "f64": "float64", "str": "string", "bool": "bool"}
-
-_TIME = Column("timestamp_ns", "time", "when it happened (the record's own time, UTC)")
-
-ORDERS = Table("orders", "Every intent the router sent: new orders, replaces, cancels.", (
-    _TIME,
-    Column("kind", "str", "`new`, `replace` or `cancel`"),
-    Column("client_order_id", "u64", "the order (replace, cancel: the live order)"),
-    Column("new_client_order_id", "u64", "replace: the id of the new order"),
-    Column("account", "i64", "account index"),
-    Column("strategy", "str", "strategy that sent it"),
-    Column("locate", "i64", "new: stock locate"),
-    Column("symbol", "str", "new: symbol"),
-    Column("side", "str", "new: `buy`, `sell` or `sell_short`"),
-    Column("quantity", "i64", "new, replace: shares; cancel: shares left open (0: all)"),
-    Column("price", "i64", "new, replace: limit price, price(4)"),
-    Column("time_in_force", "str", "new: `day` or `ioc`"),
-))
-
-DECISIONS = Table("decisions", "Every pre-trade risk decision.", (
-    _TIME,
-    Column("client_order_id", "u64", "the order decided"),
-    Column("account", "i64", "account index"),
-    Column("strategy", "str", "strategy that sent the order"),
-    Column("accepted", "bool", "true when no check failed"),
-    Column("reasons", "str", "names of the failing checks, joined by `,` (empty: accepted)"),
-    Column("reason_mask", "i64", "the same as Reason bits (proto/risk.py)"),
-    Column("cycle", "i64", "pipeline cycle of the decision (hardware counter)"),
-))
-
-OUTCOMES = Table("outcomes", "What the venue (or the router) answered, fills apart.", (
-    _TIME,
-    Column("kind", "str", "`accepted`, `rejected`, `canceled` or `replaced`"),
-    Column("client_order_id", "u64", "the order"),
-    Column("account", "i64", "account index"),
-    Column("strategy", "str", "strategy of the order"),
-    Column("venue_order_id", "u64", "accepted, replaced: the venue's order reference"),
-    Column("new_client_order_id", "u64", "replaced: the new order's id"),
-    Column("quantity", "i64", "canceled: shares cancelled; replaced: new quantity"),
-    Column("price", "i64", "replaced: new price, price(4)"),
-    Column("source", "str", "rejected: `risk`, `venue`, `disconnect` or `halted`"),
-    Column("reason", "str", "rejected: reasons (risk: names joined by `,`); canceled: why"),
-))
-
-FILLS = Table("fills", "Every execution of one of our orders.", (
-    _TIME,
-    Column("client_order_id", "u64", "the order filled"),
-    Column("account", "i64", "account index"),
-    Column("strategy", "str", "strategy of the order"),
-    Column("locate", "i64", "stock locate"),
-    Column("symbol", "str", "symbol"),
-    Column("side", "str", "`buy`, `sell` or `sell_short`"),
-    Column("quantity", "i64", "shares filled"),
-    Column("price", "i64", "execution price, price(4)"),
-    Column("match_number", "u64", "the venue's execution id"),
-    Column("liquidity", "str", "`added` or `removed`"),
-    Column("leaves", "i64", "shares still open after this fill"),
-))
-
-POSITIONS = Table("positions", "Snapshots of the positions ledger (gateway/strategies/ledger.py "
-                  "keeps money in dollars, as here).", (
-    _TIME,
-    Column("account", "i64", "account index"),
-    Column("symbol", "str", "symbol"),
-    Column("locate", "i64", "stock locate (null when the snapshot names none)"),
-    Column("position", "i64", "net shares (negative: short)"),
-    Column("avg_cost", "f64", "average price of the open position, price(4) (null: flat)"),
-    Column("realized", "f64", "realized PnL, dollars"),
-    Column("unrealized", "f64", "unrealized PnL at the snapshot's mark, dollars"),
-    Column("fees", "f64", "fees paid, dollars (PnL = realized + unrealized - fees)"),
-))
-
-CONTROL = Table("control", "The control plane's audit rows (halts, resumes, limits, "
-                "strategies), copied from the hash-chained audit log.", (
-    _TIME,
-    Column("id", "i64", "audit row id (the chain's position)"),
-    Column("time", "str", "the row's time as the audit log wrote it (hashed)"),
-    Column("actor", "str", "who made the change"),
-    Column("action", "str", "`halt`, `resume`, `set_instrument_limits`, ..."),
-    Column("target", "str", "state key changed (`halt/account/3`, `instrument/7`, ...)"),
-    Column("before", "str", "JSON of the values before"),
-    Column("after", "str", "JSON of the values after"),
-    Column("prev_hash", "str", "hash of the row before"),
-    Column("hash", "str", "SHA-256 of this row's other fields"),
-    Column("note", "str", "the event the change raised (a resume's reason is only there)"),
-))
-
-TABLES: tuple[Table, ...] = (ORDERS, DECISIONS, OUTCOMES, FILLS, POSITIONS, CONTROL)
-TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in TABLES)
-_BY_NAME = {t.name: t for t in TABLES}
-
-
-def _pyarrow() -> Any:
-    try:
-        import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
-        import pyarrow.parquet  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        raise ArchiveError("the archive needs pyarrow (pip install pyarrow)") \
-            from None
-    return pa
-
-
-def arrow_schema(table: Table | str) -> Any:
-    """The pyarrow schema of a table (by definition or name)."""
-    pa = _pyarrow()
-    t = _BY_NAME[table] if isinstance(table, str) else table
-    types = {"time": pa.timestamp("ns", tz="UTC"), "u64": pa.uint64(), "i64": pa.int64(),
-             "f64": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
-    return pa.schema([pa.field(c.name, types[c.type]) for c in t.columns])
-
-
-DOC_PATH = "docs/records.md"
-_BEGIN, _END = "<!-- schemas: generated by render_markdown() -->", "<!-- end of schemas -->"
-
-
-def render_markdown() -> str:
-    """The schema section of docs/records.md, from :data:`TABLES`."""
-    lines: list[str] = []
-    for t in TABLES:
-        lines += [f"### `{t.name}`", "", t.doc, "", "| column | type | meaning |",
-                  "| --- | --- | --- |"]
-        lines += [f"| `{c.name}` | {_TYPE_DOCS[c.type]} | {c.doc} |" for c in t.columns]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def render_doc() -> str:
-    """docs/records.md with its schema section regenerated (the prose is kept as written):
-    the renderer ``nanogate.codegen`` writes and checks for staleness."""
-    path = Path(__file__).resolve().parent.parent / DOC_PATH
-    text = path.read_text()
-    start, end = text.find(_BEGIN), text.find(_END)
-    if start < 0 or end < start:
-        raise ArchiveError(f"{path}: the markers {_BEGIN} ... {_END} are missing")
-    return f"{text[:start]}{_BEGIN}\n\n{render_markdown()}\n{text[end:]}"
 
 
 # --- records the archive accepts ----------------------------------------------------
@@ -273,7 +123,6 @@ def _reasons(mask: int) -> str:
 # --- writing ------------------------------------------------------------------------
 
 _OUTCOMES = (OrderAccepted, OrderRejected, OrderCanceled, OrderFilled, OrderReplaced)
-_PART = re.compile(r"^(?P<table>[a-z]+)-(?P<part>\d{6})\.parquet$")
 
 
 @dataclass
@@ -296,7 +145,7 @@ class Archive:
                  store: Store | None = None) -> None:
         if rows_per_file < 1 or flush_interval_s <= 0:
             raise ArchiveError("rows_per_file must be >= 1 and flush_interval_s > 0")
-        self.pa = _pyarrow()
+        self.pa = load_pyarrow()
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -545,7 +394,7 @@ class Archive:
         folder = self.directory / _date(day).isoformat()
         folder.mkdir(exist_ok=True)
         part = self._next_part.get(key) or next_part(folder, name)
-        self._next_part[key] = _write_file(self.pa, folder, name, part, table) + 1
+        self._next_part[key] = write_part(self.pa, folder, name, part, table) + 1
         self._days_written.add(day)
         self.stats.files += 1
 
@@ -578,29 +427,6 @@ class Archive:
         return self._to_arrow(name, good)
 
 
-def _write_file(pa: Any, folder: Path, name: str, part: int, table: Any,
-                metadata: dict[bytes, bytes] | None = None) -> int:
-    """Write one part; returns its number (the next free one from ``part`` on).
-
-    Written under a temporary name, then linked to its part name, which fails rather than
-    overwrites when another writer took that number: a part name is always a complete
-    file, and no file is ever replaced.
-    """
-    if metadata:
-        table = table.replace_schema_metadata(metadata)
-    tmp = folder / f".{name}-{part:06d}.{os.getpid()}.{threading.get_ident()}.tmp"
-    pa.parquet.write_table(table, tmp, compression="zstd")
-    try:
-        while True:
-            try:
-                os.link(tmp, folder / f"{name}-{part:06d}.parquet")
-                return part
-            except FileExistsError:
-                part += 1
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 #: Audit action (its first word) -> the type of the event the control plane raises with it.
 _EVENT_OF = {"halt": "halt", "resume": "resume", "reduce_only_on": "reduce_only",
              "reduce_only_off": "reduce_only", "set_instrument_limits": "limit_change",
@@ -617,112 +443,3 @@ def _iso_ns(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
-
-
-def _is_day(name: str) -> bool:
-    try:
-        return len(name) == 10 and date.fromisoformat(name).isoformat() == name
-    except ValueError:
-        return False
-
-
-def default_directory(db_path: Path | str) -> Path:
-    return Path(db_path).resolve().parent / ARCHIVE_FOLDER
-
-
-def parts(folder: Path, name: str) -> list[tuple[int, Path]]:
-    """The part files of one table in a day folder, by part number."""
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.iterdir():
-        match = _PART.match(path.name)
-        if match and match["table"] == name:
-            found.append((int(match["part"]), path))
-    return sorted(found)
-
-
-def next_part(folder: Path, name: str) -> int:
-    existing = parts(folder, name)
-    return existing[-1][0] + 1 if existing else 1
-
-
-# --- reading ------------------------------------------------------------------------
-
-def _read_file(path: Path, name: str) -> Any:
-    pa = _pyarrow()
-    try:
-        table = pa.parquet.read_table(path)
-    except (OSError, pa.ArrowException) as error:
-        raise ArchiveError(f"{path}: not a readable Parquet file ({error})") from None
-    expected = arrow_schema(name)
-    if not table.schema.remove_metadata().equals(expected):
-        raise ArchiveError(f"{path}: its columns do not match the {name} table "
-                           f"(found {', '.join(table.schema.names)})")
-    return table
-
-
-def _replaced(table: Any) -> set[int]:
-    meta = table.schema.metadata or {}
-    raw = meta.get(REPLACES_KEY, b"")
-    return {int(x) for x in raw.decode().split(",") if x}
-
-
-def read_table(directory: Path | str, day: date, name: str) -> Any:
-    """One table of one day, every part in order (an empty table when there is none).
-
-    Raises :class:`ArchiveError` naming the file that cannot be read.
-    """
-    if name not in _BY_NAME:
-        raise ArchiveError(f"unknown table {name!r} (known: {', '.join(TABLE_NAMES)})")
-    pa = _pyarrow()
-    loaded = [(n, _read_file(p, name)) for n, p in parts(Path(directory) / day.isoformat(),
-                                                         name)]
-    skip: set[int] = set()
-    for _, table in loaded:
-        skip |= _replaced(table)
-    tables = [t.replace_schema_metadata(None) for n, t in loaded if n not in skip]
-    if not tables:
-        return arrow_schema(name).empty_table()
-    return pa.concat_tables(tables)
-
-
-def read_day(directory: Path | str, day: date) -> dict[str, Any]:
-    """Every table of one day, by name (pyarrow Tables, empty where nothing was written)."""
-    return {name: read_table(directory, day, name) for name in TABLE_NAMES}
-
-
-def days(directory: Path | str) -> list[date]:
-    """The days the archive holds."""
-    root = Path(directory)
-    if not root.is_dir():
-        return []
-    return sorted(date.fromisoformat(p.name) for p in root.iterdir()
-                  if _is_day(p.name) and p.is_dir())
-
-
-def compact(directory: Path | str, day: date, name: str) -> None:
-    """Merge one table's parts of one day into one file (no-op for one part or none)."""
-    folder = Path(directory) / day.isoformat()
-    existing = parts(folder, name)
-    if len(existing) < 2:
-        return
-    table = read_table(directory, day, name)
-    replaced = ",".join(str(n) for n, _ in existing).encode()
-    _write_file(_pyarrow(), folder, name, existing[-1][0] + 1, table,
-                {REPLACES_KEY: replaced})
-    for _, path in existing:  # a crash here leaves parts the new file names: read skips them
-        path.unlink(missing_ok=True)
-
-
-def iter_rows(table: Any) -> Iterable[dict[str, Any]]:
-    """Rows of a pyarrow table as dicts (timestamps as integer ns)."""
-    pa = _pyarrow()
-    columns = {}
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_timestamp(field.type):
-            column = column.cast(pa.int64())
-        columns[field.name] = column.to_pylist()
-    names = list(columns)
-    for values in zip(*columns.values(), strict=True):
-        yield dict(zip(names, values, strict=True))

@@ -1,6 +1,6 @@
 """``nanogate report compliance``: one day of the archive as Markdown with PNG charts.
 
-Reads the day's tables (:mod:`nanogate.control.archive`) and the control database's
+Reads the day's tables (:mod:`nanogate.control.archive_read`) and the control database's
 audit log, and writes ``DIR/compliance-D.md`` beside its charts ``DIR/compliance-D-*.png``.
 Control changes come from the archived audit rows, completed by the database's rows of
 that day that the archive has not copied yet; the whole chain is verified, and every
@@ -21,8 +21,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from nanogate.control import archive
-from nanogate.control.archive import NS_PER_DAY, ArchiveError, iter_rows
+from nanogate.control import archive_read
+from nanogate.control.archive_read import iter_rows
+from nanogate.control.archive_schema import NS_PER_DAY, ArchiveError
 from nanogate.control.store import AuditRow, Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -255,12 +256,12 @@ class Result:
 def compliance(day: date, archive_dir: Path, db: Path, out: Path) -> Result:
     """Write the compliance report of ``day``; :class:`ReportError` for unreadable input."""
     try:
-        tables = archive.read_day(archive_dir, day)
+        tables = archive_read.read_day(archive_dir, day)
     except ArchiveError as error:
         raise ReportError(str(error)) from None
     control, chain = _control_rows(tables, day, db)
     if not control and not any(t.num_rows for t in tables.values()):
-        held = ", ".join(d.isoformat() for d in archive.days(archive_dir)[-5:]) or "none"
+        held = ", ".join(d.isoformat() for d in archive_read.days(archive_dir)[-5:]) or "none"
         return Result(EXIT_FAILED, f"no records for {day} in {archive_dir} and no control "
                                    f"changes in {db} (last days archived: {held})")
     try:
@@ -406,7 +407,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_compliance(args: argparse.Namespace) -> int:
-    archive_dir = args.archive or archive.default_directory(args.db)
+    archive_dir = args.archive or archive_read.default_directory(args.db)
     try:
         result = compliance(args.date, archive_dir, args.db, args.output)
     except ReportError as error:

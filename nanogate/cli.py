@@ -9,7 +9,7 @@ from nanogate import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nanogate import replay as replay_cli
+    from nanogate import replay_cli
     from nanogate.control import report as report_cli
     from nanogate.control import serve as control_serve
     from nanogate.gateway import cli as gateway_cli

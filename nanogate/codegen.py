@@ -31,7 +31,7 @@ def _feed_docs() -> str:
 
 
 def _records_doc() -> str:
-    from nanogate.control.archive import render_doc
+    from nanogate.control.archive_schema import render_doc
 
     return render_doc()  # the hand-written page with its schema section regenerated
 

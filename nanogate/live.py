@@ -78,6 +78,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_STRATEGIES = REPO / "examples" / "strategies"
 DEPTH_LEVELS = 10  # price levels a side in each depth sample
 DEPTH_EVERY_S = 0.2  # a depth sample at most this often
+DRAIN_S = 10.0  # at the end, how long the gateway may take to catch up with the feed
 TIMELINE_EVERY_S = 1.0
 
 
@@ -460,7 +461,15 @@ class LiveSession:
                 next_frame += interval_s
                 frame(self)
         self.engine.halt()  # end of the day: every strategy cancels what it has open
-        time.sleep(0.3)
+        if not self.stop.is_set():
+            # the session's last packets and its end go out, and the gateway applies them
+            # (on a loaded machine it runs behind the publisher): nothing left in flight
+            publisher.join(timeout=DRAIN_S)
+            drain_until = time.monotonic() + DRAIN_S
+            while (not self.gateway.ended and worker.is_alive()
+                   and time.monotonic() < drain_until):
+                time.sleep(0.05)
+        time.sleep(0.3)  # the venue's answers to the end-of-day cancels
         self._poll()
         self.stop.set()
         worker.join(timeout=10)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from nanogate.control import ngctl
-from nanogate.control.archive import read_day
+from nanogate.control.archive_read import read_day
 from nanogate.control.report import compliance
 from nanogate.dashboard import render
 from nanogate.demo_report import write_report

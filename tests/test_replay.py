@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from nanogate import replay as replay_module
+from nanogate import replay_cli
 from nanogate.proto.records import BOOK_EVENT_DTYPE
-from nanogate.replay import Replay, ReplayConfig, ReplayError, main, register
+from nanogate.replay import Replay, ReplayConfig, ReplayError
+from nanogate.replay_cli import main, register
 from nanogate.sim.synth import write_synthetic
 from nanogate.sim.venue.server import VenueServer
 
@@ -53,7 +55,7 @@ def mm_run(session: Path, tmp_path_factory: pytest.TempPathFactory
     stdout = io.StringIO()
     args = _parse([str(session), "--strategy", str(MM_SPEC), "--fee-per-share", str(FEE),
                    "--json", str(out)])
-    code = replay_module.run_replay(args, stdout, io.StringIO())
+    code = replay_cli.run_replay(args, stdout, io.StringIO())
     return code, stdout.getvalue(), json.loads(out.read_text())
 
 
@@ -205,7 +207,7 @@ def test_progress_on_a_terminal(short_session: Path) -> None:
             return True
 
     err = Tty()
-    code = replay_module.run_replay(_parse([str(short_session), "--strategy", str(MM_SPEC)]),
+    code = replay_cli.run_replay(_parse([str(short_session), "--strategy", str(MM_SPEC)]),
                                     io.StringIO(), err)
     assert code == 0
     assert "100.0%" in err.getvalue() and "msg/s" in err.getvalue()

@@ -11,9 +11,11 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from nanogate.control import archive as arc  # noqa: E402
+from nanogate.control import archive_read as reader  # noqa: E402
+from nanogate.control import archive_schema as schema  # noqa: E402
 from nanogate.control import store as store_module  # noqa: E402
-from nanogate.control.archive import Archive, ArchiveError, PositionSnapshot  # noqa: E402
+from nanogate.control.archive import Archive, PositionSnapshot  # noqa: E402
+from nanogate.control.archive_schema import ArchiveError  # noqa: E402
 from nanogate.control.store import NewEvent, Store  # noqa: E402
 from nanogate.gateway.trading import (  # noqa: E402
     CancelOrder,
@@ -37,7 +39,7 @@ MIDNIGHT = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp()) * 1_000_000_000
 
 
 def rows(directory: Path, day: date, name: str) -> list[dict[str, object]]:
-    return list(arc.iter_rows(arc.read_table(directory, day, name)))
+    return list(reader.iter_rows(reader.read_table(directory, day, name)))
 
 
 def test_every_record_kind_round_trips(tmp_path: Path) -> None:
@@ -94,7 +96,7 @@ def test_control_changes_come_from_the_audit_log_once(tmp_path: Path,
                  [NewEvent("resume", "global resumed: all clear", {})])
     with Archive.beside(tmp_path / "c.db", store=store) as a:
         for later in (1, 2, 3):  # days without control changes after the one with them
-            a.record_decision(later, 0, 0, T0 + later * arc.NS_PER_DAY)
+            a.record_decision(later, 0, 0, T0 + later * schema.NS_PER_DAY)
     store.change("risk2", "set_account_limits", "account/1", {"account/1": {"burst": 5}})
     with Archive.beside(tmp_path / "c.db", store=store):  # reopened: copies row 3 only
         pass
@@ -110,7 +112,7 @@ def test_the_day_splits_at_utc_midnight(tmp_path: Path) -> None:
     with Archive(tmp_path) as a:
         for ts in (MIDNIGHT - 1, MIDNIGHT, MIDNIGHT + 1):
             a.record_decision(ts, 0, 0, ts)
-    assert arc.days(tmp_path) == [DAY, date(2026, 3, 3)]
+    assert reader.days(tmp_path) == [DAY, date(2026, 3, 3)]
     assert [r["client_order_id"] for r in rows(tmp_path, DAY, "decisions")] == [MIDNIGHT - 1]
     assert [r["client_order_id"] for r in rows(tmp_path, date(2026, 3, 3), "decisions")] == \
         [MIDNIGHT, MIDNIGHT + 1]
@@ -124,7 +126,7 @@ def test_reopening_a_day_appends(tmp_path: Path, compact: bool) -> None:
                 a.record_decision(session * 100 + i, 0, 0, T0 + session * 100 + i)
     ids = [r["client_order_id"] for r in rows(tmp_path, DAY, "decisions")]
     assert ids == [s * 100 + i for s in range(3) for i in range(10)]
-    files = arc.parts(tmp_path / DAY.isoformat(), "decisions")
+    files = reader.parts(tmp_path / DAY.isoformat(), "decisions")
     assert len(files) == (1 if compact else 9)  # 4 + 4 + 2 rows per session
 
 
@@ -141,7 +143,7 @@ def test_rows_are_written_without_a_flush_after_the_interval(tmp_path: Path) -> 
     with Archive(tmp_path, flush_interval_s=0.05) as a:
         a.record_decision(1, 0, 0, T0)
         deadline = time.monotonic() + 5
-        while not arc.parts(tmp_path / DAY.isoformat(), "decisions"):
+        while not reader.parts(tmp_path / DAY.isoformat(), "decisions"):
             assert time.monotonic() < deadline, "the writer never flushed"
             time.sleep(0.02)
 
@@ -151,9 +153,10 @@ def test_a_compaction_cut_short_counts_no_row_twice(tmp_path: Path) -> None:
         with Archive(tmp_path, compact_on_close=False) as a:
             a.record_decision(i, 0, 0, T0 + i)
     folder = tmp_path / DAY.isoformat()
-    merged = arc.read_table(tmp_path, DAY, "decisions")
+    merged = reader.read_table(tmp_path, DAY, "decisions")
     # what compact() writes before it removes the parts: a crash leaves all three
-    assert arc._write_file(pa, folder, "decisions", 3, merged, {arc.REPLACES_KEY: b"1,2"}) == 3
+    assert reader.write_part(pa, folder, "decisions", 3, merged,
+                             {reader.REPLACES_KEY: b"1,2"}) == 3
     assert [r["client_order_id"] for r in rows(tmp_path, DAY, "decisions")] == [0, 1]
 
 
@@ -172,10 +175,10 @@ def test_a_part_number_taken_meanwhile_is_never_overwritten(tmp_path: Path) -> N
 def test_a_corrupt_file_is_named(tmp_path: Path) -> None:
     with Archive(tmp_path) as a:
         a.record_decision(1, 0, 0, T0)
-    [(_, path)] = arc.parts(tmp_path / DAY.isoformat(), "decisions")
+    [(_, path)] = reader.parts(tmp_path / DAY.isoformat(), "decisions")
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(ArchiveError, match=r"decisions-000001\.parquet: not a readable"):
-        arc.read_day(tmp_path, DAY)
+        reader.read_day(tmp_path, DAY)
 
 
 def test_a_file_with_other_columns_is_named(tmp_path: Path) -> None:
@@ -183,7 +186,7 @@ def test_a_file_with_other_columns_is_named(tmp_path: Path) -> None:
     folder.mkdir()
     pq.write_table(pa.table({"x": [1]}), folder / "fills-000001.parquet")
     with pytest.raises(ArchiveError, match=r"fills-000001\.parquet: its columns"):
-        arc.read_table(tmp_path, DAY, "fills")
+        reader.read_table(tmp_path, DAY, "fills")
 
 
 def test_bad_records_are_refused_or_counted(tmp_path: Path) -> None:
@@ -207,31 +210,31 @@ def test_bad_records_are_refused_or_counted(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="closed"):
         a.record_decision(8, 0, 0, T0)
     with pytest.raises(ArchiveError, match="unknown table"):
-        arc.read_table(tmp_path, DAY, "trades")
+        reader.read_table(tmp_path, DAY, "trades")
 
 
 def test_an_empty_day_reads_as_empty_tables(tmp_path: Path) -> None:
-    tables = arc.read_day(tmp_path, DAY)
-    assert set(tables) == set(arc.TABLE_NAMES)
+    tables = reader.read_day(tmp_path, DAY)
+    assert set(tables) == set(schema.TABLE_NAMES)
     assert all(t.num_rows == 0 for t in tables.values())
 
 
 def test_the_docs_hold_the_schemas_of_the_one_definition() -> None:
-    text = arc.render_markdown()
-    for table in arc.TABLES:
+    text = schema.render_markdown()
+    for table in schema.TABLES:
         assert f"### `{table.name}`" in text
         assert all(f"| `{c.name}` |" in text for c in table.columns)
-        assert arc.arrow_schema(table).names == [c.name for c in table.columns]
+        assert schema.arrow_schema(table).names == [c.name for c in table.columns]
     docs = Path(__file__).resolve().parents[2] / "docs" / "records.md"
     assert text in docs.read_text()
-    assert arc.render_doc() == docs.read_text(), "docs/records.md is stale: run render_doc()"
+    assert schema.render_doc() == docs.read_text(), "docs/records.md is stale: run render_doc()"
 
 
 def test_a_failed_write_is_raised_and_the_writer_goes_on(tmp_path: Path) -> None:
     a = Archive(tmp_path / "arc", compact_on_close=False)
     (tmp_path / "arc" / DAY.isoformat()).write_text("a file where the day folder goes")
     a.record_decision(1, 0, 0, T0)
-    a.record_decision(2, 0, 0, T0 + arc.NS_PER_DAY)  # the next day is writable
+    a.record_decision(2, 0, 0, T0 + schema.NS_PER_DAY)  # the next day is writable
     with pytest.raises(ArchiveError, match=r"1 decisions rows of 2026-03-02 lost"):
         a.flush()
     a.close()

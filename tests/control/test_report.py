@@ -14,7 +14,8 @@ pytest.importorskip("matplotlib")
 
 from nanogate.control import report
 from nanogate.control import store as store_module
-from nanogate.control.archive import Archive, PositionSnapshot, parts
+from nanogate.control.archive import Archive, PositionSnapshot
+from nanogate.control.archive_read import parts
 from nanogate.control.store import NewEvent, Store
 from nanogate.gateway.trading import (
     CancelOrder,
