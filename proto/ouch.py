@@ -11,6 +11,21 @@ price(4) *values*, in a wider field. Timestamps are 8-byte nanoseconds since
 midnight. Messages that carry an ``appendage_length`` may be followed by optional
 appendages (TLV); this implementation sends none and rejects a message that has
 some, with a clear error, rather than misreading it.
+
+Sources (checked field by field; the NASDAQ PDF itself was not readable here):
+
+* [orchestra] Atomic Wire's FIX Orchestra rendering of the NASDAQ OUCH 5.0 Order Entry
+  Specification (orchimate.org/r/atomicwire/nasdaq-ouch/5.0, source
+  nasdaqtrader.com/.../OUCH5.0.pdf): datatypes, EnterOrder, CancelOrderRequest,
+  OrderAccepted, the cancel reason code set.
+* [dissector] a public Wireshark Lua dissector for OUCH 5.0 (rev 1.05, 10/7/2025) with
+  every message's field list and widths, and the Reject Reason table.
+* [rust] the ``ouch_model`` 5.0.1 and ``slouch`` crates (field order, Reject Reasons).
+
+Data types per [orchestra]: numeric fields are big-endian binary; Price is unsigned
+("unless designated otherwise": only peg offsets, in appendages, are signed), at most
+$199,999.9900, with $200,000.0000 and 0x7FFFFFFF as market-order prices; UserRefNum
+is an unsigned 4-byte number, day-unique and strictly increasing per account.
 """
 
 from __future__ import annotations
@@ -29,26 +44,40 @@ class Direction(enum.StrEnum):
     OUTBOUND = "outbound"  # venue -> client
 
 
-# direction, type, spec name, spec length (without appendages), fields after the type
+# direction, type, spec name, spec length (without appendages), fields after the type.
+# Offsets in the comments count the type byte as offset 0.
 _TABLE: tuple[tuple[Direction, str, str, int, tuple[tuple[str, int, Kind], ...]], ...] = (
+    # [orchestra] EnterOrder, [dissector], [rust]: UserRefNum 1, Side 5, Quantity 6,
+    # Symbol 10, Price 18, Time In Force 26, Display 27, Capacity 28, ISO 29,
+    # CrossType 30, ClOrdID 31, Appendage Length 45, appendage from 47.
     (Direction.INBOUND, "O", "Enter Order", 47, (
         ("user_ref_num", 4, INT), ("side", 1, A), ("quantity", 4, INT), ("symbol", 8, A),
         ("price", 8, INT), ("time_in_force", 1, A), ("display", 1, A), ("capacity", 1, A),
         ("intermarket_sweep_eligibility", 1, A), ("cross_type", 1, A), ("cl_ord_id", 14, A),
         ("appendage_length", 2, INT),
     )),
+    # [dissector], [rust]: OrigUserRefNum 1, UserRefNum 5, Quantity 9, Price 13, Time In
+    # Force 21, Display 22, ISO 23, ClOrdID 24, Appendage Length 38.
     (Direction.INBOUND, "U", "Replace Order", 40, (
         ("orig_user_ref_num", 4, INT), ("user_ref_num", 4, INT), ("quantity", 4, INT),
         ("price", 8, INT), ("time_in_force", 1, A), ("display", 1, A),
         ("intermarket_sweep_eligibility", 1, A), ("cl_ord_id", 14, A),
         ("appendage_length", 2, INT),
     )),
-    (Direction.INBOUND, "X", "Cancel Order", 9, (
-        ("user_ref_num", 4, INT), ("quantity", 4, INT),
+    # [orchestra] CancelOrderRequest: UserRefNum 1, Quantity 5 (the new intended order
+    # size), Appendage Length 9 (options: UserRefIdx). Was 9 bytes without the
+    # Appendage Length here, as in early OUCH 5.0 readers ([rust] has none).
+    (Direction.INBOUND, "X", "Cancel Order", 11, (
+        ("user_ref_num", 4, INT), ("quantity", 4, INT), ("appendage_length", 2, INT),
     )),
+    # [dissector], [rust]: Timestamp 1, Event Code 9 (S start of day, E end of day).
     (Direction.OUTBOUND, "S", "System Event", 10, (
         ("timestamp", 8, INT), ("event_code", 1, A),
     )),
+    # [orchestra] OrderAccepted, [dissector]: Timestamp 1, UserRefNum 9, Side 13,
+    # Quantity 14, Symbol 18, Price 26, Time In Force 34, Display 35, Order Reference
+    # Number 36, Capacity 44, ISO 45, CrossType 46, Order State 47, ClOrdID 48, Appendage
+    # Length 62. (OUCH 4.2's BBO Weight Indicator is an optional appendage in 5.0.)
     (Direction.OUTBOUND, "A", "Order Accepted", 64, (
         ("timestamp", 8, INT), ("user_ref_num", 4, INT), ("side", 1, A), ("quantity", 4, INT),
         ("symbol", 8, A), ("price", 8, INT), ("time_in_force", 1, A), ("display", 1, A),
@@ -56,6 +85,8 @@ _TABLE: tuple[tuple[Direction, str, str, int, tuple[tuple[str, int, Kind], ...]]
         ("intermarket_sweep_eligibility", 1, A), ("cross_type", 1, A), ("order_state", 1, A),
         ("cl_ord_id", 14, A), ("appendage_length", 2, INT),
     )),
+    # [dissector], [rust]: Timestamp 1, OrigUserRefNum 9, UserRefNum 13, then as Order
+    # Accepted four bytes on: Side 17 ... ClOrdID 52, Appendage Length 66.
     (Direction.OUTBOUND, "U", "Order Replaced", 68, (
         ("timestamp", 8, INT), ("orig_user_ref_num", 4, INT), ("user_ref_num", 4, INT),
         ("side", 1, A), ("quantity", 4, INT), ("symbol", 8, A), ("price", 8, INT),
@@ -63,14 +94,22 @@ _TABLE: tuple[tuple[Direction, str, str, int, tuple[tuple[str, int, Kind], ...]]
         ("capacity", 1, A), ("intermarket_sweep_eligibility", 1, A), ("cross_type", 1, A),
         ("order_state", 1, A), ("cl_ord_id", 14, A), ("appendage_length", 2, INT),
     )),
+    # [dissector], [rust]: Timestamp 1, UserRefNum 9, Quantity 13 (decrement), Reason 17.
+    # Not verified: whether the current revision appends an Appendage Length here too
+    # (the dissector reads one after any message when two bytes remain).
     (Direction.OUTBOUND, "C", "Order Canceled", 18, (
         ("timestamp", 8, INT), ("user_ref_num", 4, INT), ("quantity", 4, INT), ("reason", 1, A),
     )),
+    # [dissector], [rust]: Timestamp 1, UserRefNum 9, Quantity 13, Price 17, Liquidity Flag
+    # 25, Match Number 26, Appendage Length 34 (the field list is confirmed; the Appendage
+    # Length only by the dissector's generic reading, see Order Canceled).
     (Direction.OUTBOUND, "E", "Order Executed", 36, (
         ("timestamp", 8, INT), ("user_ref_num", 4, INT), ("quantity", 4, INT),
         ("price", 8, INT), ("liquidity_flag", 1, A), ("match_number", 8, INT),
         ("appendage_length", 2, INT),
     )),
+    # [dissector]: Timestamp 1, UserRefNum 9, Reason 13 (2-byte code, RejectCode),
+    # ClOrdID 15.
     (Direction.OUTBOUND, "J", "Order Rejected", 29, (
         ("timestamp", 8, INT), ("user_ref_num", 4, INT), ("reason", 2, INT),
         ("cl_ord_id", 14, A),
@@ -92,7 +131,8 @@ EVENT_END_OF_DAY = "E"
 
 
 class CancelReason(enum.StrEnum):
-    """Order Canceled reasons (OUCH letters)."""
+    """Order Canceled reasons (OUCH letters; [orchestra] OrderCancelReasonCodeSet, which also
+    has D, E, F, G, K, Q, T, X and e, not used here)."""
 
     USER = "U"  # the client asked
     IOC = "I"  # immediate or cancel: the part that did not match at once
@@ -102,20 +142,67 @@ class CancelReason(enum.StrEnum):
 
 
 class RejectCode(enum.IntEnum):
-    """This venue's Order Rejected reasons (OUCH 5.0 sends a numeric code)."""
+    """OUCH 5.0 Order Rejected reasons: the spec's 2-byte codes (Reject Reason table).
 
-    UNKNOWN_SYMBOL = 1
-    INVALID_QUANTITY = 2  # zero, or above MAX_QUANTITY
-    INVALID_PRICE = 3  # zero
-    DUPLICATE_USER_REF_NUM = 4  # not above every UserRefNum the account used today
-    UNKNOWN_ORDER = 5  # replace of an order that is not live
-    INVALID_SIDE = 6
-    INVALID_TIME_IN_FORCE = 7
-    UNSUPPORTED_APPENDAGE = 8
-    HALTED = 9
+    Agreed by [dissector], [rust] (``slouch``) and a third public table; 0x40 Invalid AIQ
+    appears in one source only and is left out. The simulated venue sends the spec code
+    for each of its own reasons, or OTHER where the spec has none (``sim/venue``).
+    """
+
+    QUOTE_UNAVAILABLE = 0x01
+    DESTINATION_CLOSED = 0x02
+    INVALID_DISPLAY = 0x03
+    INVALID_MAX_FLOOR = 0x04
+    INVALID_PEG_TYPE = 0x05
+    FAT_FINGER = 0x06
+    HALTED = 0x07
+    ISO_NOT_ALLOWED = 0x08
+    INVALID_SIDE = 0x09
+    PROCESSING_ERROR = 0x0A
+    CANCEL_PENDING = 0x0B
+    FIRM_NOT_AUTHORIZED = 0x0C
+    INVALID_MIN_QUANTITY = 0x0D
+    NO_CLOSING_REFERENCE_PRICE = 0x0E
+    OTHER = 0x0F
+    CANCEL_NOT_ALLOWED = 0x10
+    PEGGING_NOT_ALLOWED = 0x11
+    CROSSED_MARKET = 0x12
+    INVALID_QUANTITY = 0x13
+    INVALID_CROSS_ORDER = 0x14
+    REPLACE_NOT_ALLOWED = 0x15
+    ROUTING_NOT_ALLOWED = 0x16
+    INVALID_SYMBOL = 0x17
+    TEST = 0x18
+    LATE_LOC_TOO_AGGRESSIVE = 0x19
+    RETAIL_NOT_ALLOWED = 0x1A
+    INVALID_MIDPOINT_POST_ONLY_PRICE = 0x1B
+    INVALID_DESTINATION = 0x1C
+    INVALID_PRICE = 0x1D
+    SHARES_EXCEED_THRESHOLD = 0x1E
+    EXCEEDS_MAXIMUM_ALLOWED_NOTIONAL_VALUE = 0x1F
+    RISK_AGGREGATE_EXPOSURE_EXCEEDED = 0x20
+    RISK_MARKET_IMPACT = 0x21
+    RISK_RESTRICTED_STOCK = 0x22
+    RISK_SHORT_SELL_RESTRICTED = 0x23
+    RISK_ISO_NOT_ALLOWED = 0x24
+    RISK_EXCEEDS_ADV_LIMIT = 0x25
+    RISK_FAT_FINGER = 0x26
+    RISK_LOCATE_REQUIRED = 0x27
+    RISK_SYMBOL_MESSAGE_RATE_RESTRICTION = 0x28
+    RISK_PORT_MESSAGE_RATE_RESTRICTION = 0x29
+    RISK_DUPLICATE_MESSAGE_RATE_RESTRICTION = 0x2A
+    RISK_SHORT_SELL_NOT_ALLOWED = 0x2B
+    RISK_MARKET_ORDER_NOT_ALLOWED = 0x2C
+    RISK_PRE_MARKET_NOT_ALLOWED = 0x2D
+    RISK_POST_MARKET_NOT_ALLOWED = 0x2E
+    RISK_SHORT_SELL_EXEMPT_NOT_ALLOWED = 0x2F
+    RISK_SINGLE_ORDER_NOTIONAL_EXCEEDED = 0x30
+    RISK_MAX_QUANTITY_EXCEEDED = 0x31
+    REG_SHO_STATE_NOT_AVAILABLE = 0x32
+    RISK_IPO_MARKET_BUY_NOT_ALLOWED = 0x33
 
 
-#: OUCH 5.0 caps an order at fewer than 1,000,000 shares.
+#: OUCH 5.0 caps an order at fewer than 1,000,000 shares ([orchestra] EnterOrder Quantity).
 MAX_QUANTITY = 999_999
 
 

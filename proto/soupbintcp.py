@@ -10,6 +10,15 @@ application protocol (OUCH) acknowledges what matters in sequenced messages.
 
 Alpha fields are left-justified and space padded; numeric ASCII fields (the
 sequence numbers) are right-justified and space padded.
+
+Checked against a public OUCH 5.0 Wireshark dissector that frames SoupBinTCP
+(see proto/ouch.py): the packet types below, the 2-byte big-endian length that
+counts the type byte, Login Request username 6 / password 10 / requested session 10 /
+requested sequence number 20 (46 bytes), Login Accepted session 10 / sequence
+number 20, Login Rejected one reason byte (``A`` not authorized, ``S`` session not
+available) all agree. Not verified against NASDAQ's own document: the padding side
+of the Login Accepted session field, and the version number (that source calls the
+same layout "SoupBinTCP 3.00"; this project has called it 4.0).
 """
 
 from __future__ import annotations

@@ -42,6 +42,23 @@ _TICK_S = 0.05  # how often an idle connection thread checks its heartbeats
 #: stall the venue (sends happen under the one lock).
 _SEND_TIMEOUT_S = 2.0
 
+#: This venue's reasons for an Order Rejected, each with the OUCH 5.0 Reject Reason code it
+#: sends (``RejectCode``, the spec's table); where the spec has no code of its own the venue
+#: sends OTHER (0x0F) and only its counters (``rejected_<reason>``) keep the detail. Two of
+#: them differ from NASDAQ on purpose: the spec silently ignores a UserRefNum that is not
+#: above the last one (a retransmission) and a replace of an order no longer live; this
+#: venue rejects both, so a client under test sees why.
+REJECTS: dict[str, RejectCode] = {
+    "unknown_symbol": RejectCode.INVALID_SYMBOL,  # 0x17
+    "invalid_quantity": RejectCode.INVALID_QUANTITY,  # 0x13: 0, or above MAX_QUANTITY
+    "invalid_price": RejectCode.INVALID_PRICE,  # 0x1D: 0
+    "invalid_side": RejectCode.INVALID_SIDE,  # 0x09
+    "duplicate_user_ref_num": RejectCode.OTHER,  # not above every one the account used
+    "unknown_order": RejectCode.OTHER,  # replace of an order that is not live
+    "invalid_time_in_force": RejectCode.OTHER,  # anything but day and IOC
+    "unsupported_appendage": RejectCode.OTHER,  # optional appendages are not read
+}
+
 
 def _now() -> int:
     """OUCH timestamps: nanoseconds since midnight (UTC here)."""
@@ -345,10 +362,10 @@ class VenueServer:
         if account.connection is not None:
             self._send(account.connection, soupbintcp.sequenced(message))
 
-    def _reject(self, account: _Account, user_ref_num: int, code: RejectCode,
+    def _reject(self, account: _Account, user_ref_num: int, reason: str,
                 cl_ord_id: str = "") -> None:
-        self.counters[f"rejected_{code.name.lower()}"] += 1
-        self._emit(account, type="J", user_ref_num=user_ref_num, reason=int(code),
+        self.counters[f"rejected_{reason}"] += 1
+        self._emit(account, type="J", user_ref_num=user_ref_num, reason=int(REJECTS[reason]),
                    cl_ord_id=cl_ord_id)
 
     def _on_message(self, account: _Account, payload: bytes) -> None:
@@ -362,7 +379,7 @@ class VenueServer:
             self.counters[f"bad_message_{error.fault}"] += 1
             if error.fault == "appendage":  # readable but unsupported: say so
                 head = ouch.MESSAGES[Direction.INBOUND, chr(payload[0])].wire.unpack(payload)
-                self._reject(account, int(head["user_ref_num"]), RejectCode.UNSUPPORTED_APPENDAGE,
+                self._reject(account, int(head["user_ref_num"]), "unsupported_appendage",
                              str(head.get("cl_ord_id", "")))
             return
         kind = message["type"]
@@ -373,18 +390,18 @@ class VenueServer:
         else:
             self._cancel(account, message)
 
-    def _check_new(self, account: _Account, message: dict[str, Value]) -> RejectCode | None:
+    def _check_new(self, account: _Account, message: dict[str, Value]) -> str | None:
         user_ref_num = int(message["user_ref_num"])
         if user_ref_num <= account.last_user_ref_num:
-            return RejectCode.DUPLICATE_USER_REF_NUM
+            return "duplicate_user_ref_num"
         account.last_user_ref_num = user_ref_num
         quantity, price = int(message["quantity"]), int(message["price"])
         if not 0 < quantity <= ouch.MAX_QUANTITY:
-            return RejectCode.INVALID_QUANTITY
+            return "invalid_quantity"
         if price <= 0:
-            return RejectCode.INVALID_PRICE
+            return "invalid_price"
         if message["time_in_force"] not in (ouch.TIME_IN_FORCE_DAY, ouch.TIME_IN_FORCE_IOC):
-            return RejectCode.INVALID_TIME_IN_FORCE
+            return "invalid_time_in_force"
         return None
 
     def _enter(self, account: _Account, message: dict[str, Value]) -> None:
@@ -393,9 +410,9 @@ class VenueServer:
         side, symbol = str(message["side"]), str(message["symbol"])
         code = self._check_new(account, message)
         if code is None and side not in _SIDES:
-            code = RejectCode.INVALID_SIDE
+            code = "invalid_side"
         if code is None and symbol not in self.symbols:
-            code = RejectCode.UNKNOWN_SYMBOL
+            code = "unknown_symbol"
         if code is not None:
             self._reject(account, user_ref_num, code, cl_ord_id)
             return
@@ -445,9 +462,9 @@ class VenueServer:
         code = self._check_new(account, message)
         ref = account.orders.get(orig)
         if code is None and ref is None:
-            code = RejectCode.UNKNOWN_ORDER
+            code = "unknown_order"
         if code is not None or ref is None:
-            self._reject(account, user_ref_num, code or RejectCode.UNKNOWN_ORDER, cl_ord_id)
+            self._reject(account, user_ref_num, code or "unknown_order", cl_ord_id)
             return
         result = self.engine.replace(ref, int(message["price"]), int(message["quantity"]),
                                      user_ref_num)

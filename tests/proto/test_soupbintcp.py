@@ -82,3 +82,25 @@ def test_bad_fields_are_clear_errors() -> None:
         soupbintcp.parse_login_request(payload[:-1] + b"x")
     with pytest.raises(SoupError, match="payload is 0 bytes"):
         soupbintcp.encode(PacketType.SERVER_HEARTBEAT, b"x")
+
+
+def test_every_packet_byte_for_byte() -> None:
+    # Written out by hand: 2-byte big-endian length (type byte + payload), type, payload.
+    login = (b"\x00\x2f" b"L"                  # length 47, Login Request
+             b"MM01  "                          # 3  username (6)
+             b"secret    "                      # 9  password (10)
+             b"          "                      # 19 requested session (10): blank = current
+             b"                  42")           # 29 requested sequence number (20 ASCII)
+    assert soupbintcp.login_request(LoginRequest("MM01", "secret", "", 42)) == login
+    accepted = (b"\x00\x1f" b"A"               # length 31, Login Accepted
+                b"NGVENUE   "                   # 3  session (10)
+                b"                1001")        # 13 sequence number (20 ASCII)
+    assert soupbintcp.login_accepted(LoginAccepted("NGVENUE", 1001)) == accepted
+    assert soupbintcp.login_rejected(RejectReason.NOT_AUTHORIZED) == b"\x00\x02JA"
+    assert soupbintcp.login_rejected(RejectReason.SESSION_UNAVAILABLE) == b"\x00\x02JS"
+    assert soupbintcp.sequenced(b"abc") == b"\x00\x04Sabc"
+    assert soupbintcp.unsequenced(b"abc") == b"\x00\x04Uabc"
+    assert (soupbintcp.SERVER_HEARTBEAT, soupbintcp.CLIENT_HEARTBEAT,
+            soupbintcp.END_OF_SESSION, soupbintcp.LOGOUT_REQUEST) == (
+        b"\x00\x01H", b"\x00\x01R", b"\x00\x01Z", b"\x00\x01O")
+    assert soupbintcp.encode(PacketType.DEBUG, b"hi") == b"\x00\x03+hi"

@@ -69,11 +69,11 @@ def test_venue_reject_goes_to_the_dead_letters(harness: Harness) -> None:
     wait_for(lambda: len(harness.of(OrderRejected)) == 1)
     (rejected,) = harness.of(OrderRejected)
     assert isinstance(rejected, OrderRejected) and rejected.source is RejectSource.VENUE
-    assert rejected.reason == "unknown_symbol:1"
+    assert rejected.reason == "invalid_symbol:23"
     (dead,) = harness.router.deadletters.list()
-    assert (dead.source, dead.reason, dead.client_order_id) == ("venue", "unknown_symbol:1", 1)
+    assert (dead.source, dead.reason, dead.client_order_id) == ("venue", "invalid_symbol:23", 1)
     assert harness.risk.instrument_state(LOCATE).open_buy == 0  # type: ignore[attr-defined]
-    assert harness.router.counters["rejected_venue_unknown_symbol"] == 1
+    assert harness.router.counters["rejected_venue_invalid_symbol"] == 1
 
 
 def test_replace_moves_exposure_to_the_new_order(harness: Harness) -> None:
@@ -185,7 +185,7 @@ def test_a_replace_the_venue_refuses_leaves_the_order_as_it_was(harness: Harness
     (rejected,) = harness.of(OrderRejected)
     assert isinstance(rejected, OrderRejected)
     assert (rejected.client_order_id, rejected.source, rejected.reason) == (
-        2, RejectSource.VENUE, "invalid_quantity:2")
+        2, RejectSource.VENUE, "invalid_quantity:19")
     assert router.open_orders() == {(ACCOUNT, 1): 100}
     assert harness.risk.instrument_state(LOCATE).open_buy == 100  # type: ignore[attr-defined]
     assert router.deadletters.list()[0].kind == "replace"

@@ -15,7 +15,7 @@ from nanogate.proto.records import BOOK_EVENT_DTYPE
 from nanogate.proto.soupbintcp import LoginRequest, Packet, PacketType
 from nanogate.proto.wire import Value
 from nanogate.sim.venue.seed import SeedOrder
-from nanogate.sim.venue.server import VenueServer
+from nanogate.sim.venue.server import REJECTS, VenueServer
 
 SEED = [SeedOrder("ABC", False, 1_000_100, 500), SeedOrder("ABC", True, 999_900, 500)]
 
@@ -116,19 +116,26 @@ def test_ioc_remainder_is_cancelled(venue: VenueServer) -> None:
     assert (canceled["type"], canceled["quantity"], canceled["reason"]) == ("C", 200, "I")
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"symbol": "NOPE"}, RejectCode.UNKNOWN_SYMBOL),
-    ({"quantity": 0}, RejectCode.INVALID_QUANTITY),
-    ({"price": 0}, RejectCode.INVALID_PRICE),
-    ({"side": "Q"}, RejectCode.INVALID_SIDE),
-    ({"tif": "9"}, RejectCode.INVALID_TIME_IN_FORCE),
+@pytest.mark.parametrize(("kwargs", "code", "counter"), [
+    ({"symbol": "NOPE"}, 0x17, "unknown_symbol"),  # OUCH 5.0 Invalid Symbol
+    ({"quantity": 0}, 0x13, "invalid_quantity"),  # Invalid Quantity
+    ({"price": 0}, 0x1D, "invalid_price"),  # Invalid Price
+    ({"side": "Q"}, 0x09, "invalid_side"),  # Invalid Side
+    ({"tif": "9"}, 0x0F, "invalid_time_in_force"),  # no spec code: Other
 ])
 def test_bad_orders_get_ouch_rejects(venue: VenueServer, kwargs: dict[str, object],
-                                     code: RejectCode) -> None:
+                                     code: int, counter: str) -> None:
     client = logged_in(venue)
     client.enter(1, **kwargs)  # type: ignore[arg-type]
     rejected = client.message()
     assert (rejected["type"], rejected["reason"], rejected["user_ref_num"]) == ("J", code, 1)
+    assert venue.counters[f"rejected_{counter}"] == 1
+
+
+def test_every_venue_reason_sends_a_spec_code() -> None:
+    assert set(REJECTS.values()) <= set(RejectCode)
+    assert {r for r, c in REJECTS.items() if c is not RejectCode.OTHER} == {
+        "unknown_symbol", "invalid_quantity", "invalid_price", "invalid_side"}
 
 
 def test_duplicate_user_ref_num_and_appendage_rejected(venue: VenueServer) -> None:
@@ -136,14 +143,16 @@ def test_duplicate_user_ref_num_and_appendage_rejected(venue: VenueServer) -> No
     client.enter(5)
     assert client.message()["type"] == "A"
     client.enter(5)
-    assert client.message()["reason"] == RejectCode.DUPLICATE_USER_REF_NUM
+    assert client.message()["reason"] == RejectCode.OTHER
+    assert venue.counters["rejected_duplicate_user_ref_num"] == 1
     raw = bytearray(ouch.encode_inbound(
         type="O", user_ref_num=9, side="B", quantity=1, symbol="ABC", price=1,
         time_in_force="0", display="Y", capacity="P", intermarket_sweep_eligibility="N",
         cross_type="N", cl_ord_id=""))
     raw[45:47] = (2).to_bytes(2, "big")
     client.send(bytes(raw) + b"\x01\x00")
-    assert client.message()["reason"] == RejectCode.UNSUPPORTED_APPENDAGE
+    assert client.message()["reason"] == RejectCode.OTHER
+    assert venue.counters["rejected_unsupported_appendage"] == 1
     client.send(b"Q" + bytes(8))  # unreadable OUCH: counted, the session goes on
     client.enter(10)
     assert client.message()["type"] == "A"
@@ -169,7 +178,8 @@ def test_replace_and_cancel(venue: VenueServer) -> None:
                                     quantity=100, price=999_500, time_in_force="0",
                                     display="Y", intermarket_sweep_eligibility="N",
                                     cl_ord_id=""))
-    assert client.message()["reason"] == RejectCode.UNKNOWN_ORDER
+    assert client.message()["reason"] == RejectCode.OTHER
+    assert venue.counters["rejected_unknown_order"] == 1
     assert venue.counters["cancel_ignored"] == 1
 
 
