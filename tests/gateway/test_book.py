@@ -626,3 +626,46 @@ def test_changed_lists_levels_that_came_or_went_until_a_read() -> None:
     assert side.changed == {90, 100}
     assert side.sorted_keys() == [90] and not side.changed
     assert books.book(1).asks.sorted_keys() == [-200]
+
+
+def test_warm_up_loads_every_compiled_pass_a_session_uses() -> None:
+    """In a fresh interpreter: after warm_up, every cached kernel of book_core has a
+    specialization, and a session that grows the tables and reads top of book, depth and
+    the orders mapping compiles nothing more."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numba
+        import numpy as np
+        from nanogate.gateway import book_core
+        from nanogate.gateway.book import BookSet, warm_up
+        from nanogate.proto.records import BOOK_EVENT_DTYPE
+
+        kernels = {name: fn for name, fn in vars(book_core).items()
+                   if isinstance(fn, numba.core.dispatcher.Dispatcher)
+                   and fn.targetoptions.get("inline") != "always"}
+        assert {"_apply", "_grow_orders", "_grow_levels", "_side_levels", "_best",
+                "_lookup", "_dump"} <= kernels.keys(), sorted(kernels)
+        warm_up()
+        loaded = {name: list(fn.signatures) for name, fn in kernels.items()}
+        assert all(loaded.values()), loaded
+
+        n = 5000  # past the initial order table and level pool
+        events = np.zeros(n, BOOK_EVENT_DTYPE)
+        events["msg_type"] = b"A"
+        events["stock_locate"] = 1 + np.arange(n) % 3
+        events["side"] = np.where(np.arange(n) % 2, b"B", b"S")
+        events["order_ref"] = 1 + np.arange(n)
+        events["shares"] = 100
+        events["price"] = 10_000 + np.arange(n)
+        books = BookSet()
+        books.apply(events)
+        book = books.book(1)
+        book.best_bid(), book.best_ask(), book.depth(5)
+        assert 1 in books.orders and len(books.orders.to_dict()) == n
+        after = {name: list(fn.signatures) for name, fn in kernels.items()}
+        assert after == loaded, (loaded, after)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
