@@ -30,11 +30,16 @@ numbers drawn in bulk, a chunk at a time, and each message type is encoded
 in one vectorised step through a big-endian NumPy dtype built from the
 message table in :mod:`nanogate.proto.itch` (the one definition of every
 offset). The same seed gives the same bytes.
+
+Layout: this module holds the session (its shape and times, the generator
+that carries the book from chunk to chunk, the writers and the entry points);
+:mod:`nanogate.sim.synth_book` the compiled book walk;
+:mod:`nanogate.sim.synth_encode` the columns and their BinaryFILE encoding.
+Every public name of those two is importable from here too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import math
 import operator
@@ -47,17 +52,45 @@ from typing import BinaryIO, Literal
 
 import numba
 import numpy as np
-import numpy.typing as npt
 
 from nanogate.gateway.feed.capture import PcapWriter
 from nanogate.proto import moldudp64
-from nanogate.proto.itch import LENGTH_BY_TYPE_BYTE, MESSAGES, MessageSpec
-from nanogate.proto.wire import Kind
+from nanogate.sim.synth_book import (
+    _DRAWS,
+    _INST_ASK,
+    _INST_BID,
+    _INST_FIELDS,
+    _KIND_CDF,
+    _KIND_TYPES,
+    _NO_ASK,
+    _NO_BID,
+    _ORDER_FIELDS,
+    BODY_MIX,
+    TICK,
+    _walk_book,
+)
+from nanogate.sim.synth_encode import (
+    _LENGTHS,
+    I64,
+    MPIDS,
+    SESSION_TYPES,
+    U8,
+    Columns,
+    encode_binaryfile,
+    message_dtype,
+)
+
+__all__ = [
+    "BODY_MIX", "DEFAULT_DESTINATION", "DEFAULT_MOLD_SESSION", "DEFAULT_SOURCE",
+    "END_OF_MARKET_HOURS", "END_OF_MESSAGES", "END_OF_SYSTEM_HOURS", "I64", "MAX_INSTRUMENTS",
+    "MAX_PAYLOAD", "MPIDS", "SESSION_TYPES", "START_OF_MARKET_HOURS", "START_OF_MESSAGES",
+    "START_OF_SYSTEM_HOURS", "TICK", "TICKERS", "TRADING_DATE", "U8", "Chunk", "Columns",
+    "Progress", "Session", "SynthFormat", "SynthSummary", "encode_binaryfile", "fixed_overhead",
+    "generate_session", "message_dtype", "output_format", "symbol", "write_synthetic",
+]
 
 SynthFormat = Literal["binaryfile", "pcap"]
 Progress = Callable[[int, int], None]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
 
 MAX_INSTRUMENTS = 0xFFFF  # stock locate is a u16 and 0 is for system messages
 DEFAULT_DESTINATION = ("239.1.1.1", 5001)
@@ -80,40 +113,13 @@ END_OF_SYSTEM_HOURS = 20 * _HOUR
 END_OF_MESSAGES = 20 * _HOUR + 5 * 60 * _NS
 _DIRECTORY_SPACING = 1_000  # ns between the start-of-day directory messages
 _DENSITY_SWING = 0.6  # message density at the open/close vs midday: (1+s)/(1-s) = 4x
-
-TICK = 100  # one cent in price(4) units
-_MIN_MID_TICKS = 300  # keeps every buy price, mid - (1 + offset) ticks, above zero
-_MAX_MID_TICKS = 1_000_000  # $10,000: far below the u32 price limit
-_MAX_OFFSET_TICKS = 200
-_MEAN_OFFSET_TICKS = 4.0
 _LIVE_ORDERS_PER_INSTRUMENT = 256  # book size an active instrument settles at
 _MAX_LIVE_ORDERS = 1 << 20
-_FULL_EXECUTION_PROBABILITY = 0.55
 _CHUNK = 1 << 18  # body messages per chunk: fixed, so the random draws (and bytes) are too
-
-#: The body's message mix: mostly adds and deletes, as on NASDAQ. E, C, X, D and U need
-#: a live order and become an add when the book is empty; adds become deletes
-#: once the book holds its target size, so it settles instead of growing.
-BODY_MIX: dict[str, float] = {
-    "A": 0.400, "F": 0.020, "E": 0.040, "C": 0.005, "X": 0.020,
-    "D": 0.370, "U": 0.100, "P": 0.030, "Q": 0.0005, "I": 0.0145,
-}
-_KIND_TYPES = np.frombuffer("".join(BODY_MIX).encode(), dtype=np.uint8).copy()
-_KIND_CDF = np.cumsum(np.array(list(BODY_MIX.values())) / sum(BODY_MIX.values()))
-# the compiled loop's names for the kinds: indices into BODY_MIX, whose order it relies on
-_A, _F, _E, _C, _X, _D, _U, _P, _Q, _I = range(10)
-if "".join(BODY_MIX) != "AFECXDUPQI":
-    raise AssertionError("synth: the book walk needs BODY_MIX in the order A F E C X D U P Q I")
-
-#: MPIDs used as the attribution of F messages.
-MPIDS = ("GSCO", "MSCO", "JPMS", "UBSS", "CDRG", "VIRT", "NITE", "SUSQ")
-_MPID_BYTES = np.array([m.encode().ljust(4) for m in MPIDS], dtype="S4")
 _NOII_DIRECTIONS = np.frombuffer(b"BSNO", dtype=np.uint8)
 _NOII_CROSS_TYPES = np.frombuffer(b"OCH", dtype=np.uint8)
 _CROSS_TYPES = np.frombuffer(b"OCHI", dtype=np.uint8)
 _PRICE_VARIATIONS = np.frombuffer(b"L123456789ABC ", dtype=np.uint8)
-
-_LENGTHS = np.array(LENGTH_BY_TYPE_BYTE, dtype=np.int64)
 
 
 def fixed_overhead(instruments: int) -> int:
@@ -133,467 +139,6 @@ def symbol(locate: int) -> str:
     if 1 <= locate <= len(TICKERS):
         return TICKERS[locate - 1]
     return f"SYM{locate:04d}"
-
-
-# --- columns -----------------------------------------------------------------------------
-
-
-@dataclass
-class Columns:
-    """The session as columns, one row per message, holding what each message carries.
-
-    Names follow the BookEvent record where they mean the same thing; a column a
-    message type has no field for stays 0 in that type's rows.
-    """
-
-    msg_type: U8  # ITCH type byte
-    stock_locate: I64
-    tracking_number: I64
-    timestamp: I64  # ns since midnight
-    order_ref: I64  # order_reference_number; the original one for U
-    new_order_ref: I64  # U
-    side: U8  # buy_sell_indicator (A F P), imbalance_direction (I)
-    shares: I64  # shares, executed_shares, cancelled_shares; paired_shares (I)
-    price: I64  # price, execution_price, cross_price; current_reference_price (I)
-    match_number: I64
-    code: U8  # event_code (S), printable (C), cross_type (Q, I)
-    attribution: U8  # index into MPIDS (F)
-    imbalance_shares: I64  # I
-    far_price: I64  # I
-    near_price: I64  # I
-    price_variation: U8  # price_variation_indicator (I)
-
-    @classmethod
-    def zeros(cls, n: int) -> Columns:
-        return cls(**{f.name: np.zeros(n, _column_dtype(f.type)) for f in dataclasses.fields(cls)})
-
-    @classmethod
-    def concatenate(cls, parts: list[Columns]) -> Columns:
-        if not parts:
-            return cls.zeros(0)
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                      for f in dataclasses.fields(cls)})
-
-    def __len__(self) -> int:
-        return len(self.msg_type)
-
-    def column(self, name: str) -> npt.NDArray[np.integer]:
-        value: npt.NDArray[np.integer] = getattr(self, name)
-        return value
-
-
-def _column_dtype(annotation: object) -> type[np.integer]:
-    return np.uint8 if annotation in ("U8", U8) else np.int64
-
-
-# --- the encoder: one NumPy dtype per message type, from the ITCH table -------------------
-
-# ITCH field -> the column that holds it; "stock" and "attribution" are looked up.
-_FIELD_COLUMNS: dict[str, str] = {
-    "stock_locate": "stock_locate", "tracking_number": "tracking_number",
-    "event_code": "code", "printable": "code", "cross_type": "code",
-    "order_reference_number": "order_ref", "original_order_reference_number": "order_ref",
-    "new_order_reference_number": "new_order_ref",
-    "buy_sell_indicator": "side", "imbalance_direction": "side",
-    "shares": "shares", "executed_shares": "shares", "cancelled_shares": "shares",
-    "paired_shares": "shares", "imbalance_shares": "imbalance_shares",
-    "price": "price", "execution_price": "price", "cross_price": "price",
-    "current_reference_price": "price", "far_price": "far_price", "near_price": "near_price",
-    "match_number": "match_number", "price_variation_indicator": "price_variation",
-}
-# Fields the same in every message of the session (stock directory, trading action).
-_CONSTANT_FIELDS: dict[str, bytes | int] = {
-    "market_category": b"Q",  # NASDAQ Global Select
-    "financial_status_indicator": b"N",
-    "round_lot_size": 100,
-    "round_lots_only": b"N",
-    "issue_classification": b"C",  # common stock
-    "issue_sub_type": b"Z",  # not applicable
-    "authenticity": b"P",
-    "short_sale_threshold_indicator": b"N",
-    "ipo_flag": b"N",
-    "luld_reference_price_tier": b"1",
-    "etp_flag": b"N",
-    "etp_leverage_factor": 0,
-    "inverse_indicator": b"N",
-    "trading_state": b"T",
-    "reserved": b" ",
-    "reason": b"",
-}
-#: The ITCH types a session holds.
-SESSION_TYPES = "SRH" + "".join(BODY_MIX)
-
-
-def _timestamp_parts(name: str) -> tuple[str, str]:
-    return f"{name}.high", f"{name}.low"
-
-
-def message_dtype(spec: MessageSpec) -> np.dtype[np.void]:
-    """The big-endian NumPy dtype of one message, offsets from the ITCH table.
-
-    A timestamp(6) becomes a ``>u2`` high part and a ``>u4`` low part; an alpha
-    field of one byte a ``u1`` (its character code), a longer one ``S<width>``.
-    """
-    names: list[str] = []
-    formats: list[str] = []
-    offsets: list[int] = []
-    for f in spec.wire.fields:
-        if f.kind is Kind.TIMESTAMP:
-            names += _timestamp_parts(f.name)
-            formats += [">u2", ">u4"]
-            offsets += [f.offset, f.offset + 2]
-            continue
-        names.append(f.name)
-        offsets.append(f.offset)
-        if f.kind is Kind.ALPHA:
-            formats.append("u1" if f.width == 1 else f"S{f.width}")
-        else:
-            formats.append(f">u{f.width}")
-    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                      "itemsize": spec.length})
-    return dtype
-
-
-def _check_sources() -> dict[str, np.dtype[np.void]]:
-    """Every field of every type we write has a source: fail at import, not mid-file."""
-    dtypes = {}
-    for type_char in SESSION_TYPES:
-        spec = MESSAGES[type_char]
-        for f in spec.wire.fields:
-            known = (f.name in ("message_type", "timestamp", "stock", "attribution")
-                     or f.name in _FIELD_COLUMNS or f.name in _CONSTANT_FIELDS)
-            if not known:
-                raise AssertionError(f"synth: no source for ITCH {type_char}.{f.name}")
-        dtypes[type_char] = message_dtype(spec)
-    return dtypes
-
-
-_DTYPES = _check_sources()
-
-
-def _fill(spec: MessageSpec, columns: Columns, rows: I64, symbols: npt.NDArray[np.bytes_]
-          ) -> np.ndarray:
-    """The messages of one type at ``rows``, as records of its wire dtype."""
-    records = np.empty(len(rows), _DTYPES[spec.type])
-    for f in spec.wire.fields:
-        if f.name == "message_type":
-            records[f.name] = ord(spec.type)
-        elif f.kind is Kind.TIMESTAMP:
-            high, low = _timestamp_parts(f.name)
-            stamps = columns.timestamp[rows]
-            records[high] = stamps >> 32
-            records[low] = stamps & 0xFFFF_FFFF
-        elif f.name == "stock":
-            records[f.name] = symbols[columns.stock_locate[rows]]
-        elif f.name == "attribution":
-            records[f.name] = _MPID_BYTES[columns.attribution[rows]]
-        elif f.name in _FIELD_COLUMNS:
-            records[f.name] = columns.column(_FIELD_COLUMNS[f.name])[rows]
-        else:
-            value = _CONSTANT_FIELDS[f.name]
-            if isinstance(value, bytes):  # alpha: space padded, as the wire wants
-                value = value.ljust(f.width)
-                records[f.name] = value[0] if f.width == 1 else value
-            else:
-                records[f.name] = value
-    return records
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _scatter(out, starts, rows):  # type: ignore[no-untyped-def]
-    """Copy record ``i`` (one row of bytes) to ``out[starts[i]:]``."""
-    width = rows.shape[1]
-    for i in range(rows.shape[0]):
-        o = starts[i]
-        for j in range(width):
-            out[o + j] = rows[i, j]
-
-
-def encode_binaryfile(columns: Columns, symbols: npt.NDArray[np.bytes_]) -> tuple[U8, I64]:
-    """BinaryFILE bytes of ``columns``, and where each message starts (after its prefix).
-
-    ``symbols`` holds the space-padded ticker of each stock locate (index 0 unused).
-    """
-    lengths = _LENGTHS[columns.msg_type]
-    if len(lengths) and not lengths.all():
-        raise ValueError("synth: a row has an unknown message type")
-    ends = np.cumsum(lengths + 2)
-    starts = ends - lengths
-    out = np.empty(int(ends[-1]) if len(ends) else 0, np.uint8)
-    out[starts - 2] = lengths >> 8
-    out[starts - 1] = lengths & 0xFF
-    for type_byte in np.flatnonzero(np.bincount(columns.msg_type, minlength=256)):
-        spec = MESSAGES[chr(type_byte)]
-        rows = np.flatnonzero(columns.msg_type == type_byte)
-        records = _fill(spec, columns, rows, symbols)
-        _scatter(out, starts[rows], records.view(np.uint8).reshape(len(rows), spec.length))
-    return out, starts
-
-
-# --- the book: one compiled pass per chunk -----------------------------------------------
-
-# rows of the uniform draws the book walk reads, one column per message
-_DRAW_KIND, _DRAW_INSTRUMENT, _DRAW_PICK, _DRAW_FRACTION, _DRAW_LOT_CLASS, _DRAW_LOT, \
-    _DRAW_OFFSET = range(7)
-_DRAWS = 7
-# bit fields of the one raw 64-bit draw per message: 0 side, 1..2 reference gap,
-# 3..10 mid step, 11..13 tracking number, 14 which way a C's price differs
-_BIT_BUY = 1
-_STEP_DOWN = 15  # bits 3..10 (0..255): below this the mid steps down a tick, ...
-_STEP_UP = 256 - 15  # ... at or above this up (15/256, about 6% each way)
-_BUY, _SELL = 66, 83  # 'B', 'S'
-_NO_ASK = 1 << 62  # best ask of an instrument with no sell order: above every price
-_NO_BID = 0  # best bid of an instrument with no buy order: below every price
-
-# the live orders: instrument s owns rows [s * per, s * per + count[s]) of the ORDER_* rows
-# of ``orders``, so its best bid and ask are found by scanning at most ``per`` rows
-_ORDER_REF, _ORDER_SIDE, _ORDER_SHARES, _ORDER_PRICE, _ORDER_POSITION = range(5)
-_ORDER_FIELDS = 5
-# per instrument: live orders, best bid, best ask (price(4))
-_INST_COUNT, _INST_BID, _INST_ASK = range(3)
-_INST_FIELDS = 3
-
-
-@numba.njit(cache=True, nogil=True)
-def _walk_book(  # type: ignore[no-untyped-def]
-        draws, bits, kind_cdf, kind_types, instrument_cdf,
-        mids, orders, inst, live_rows, state,
-        out_type, out_locate, out_tracking, out_ref, out_new_ref, out_side, out_shares,
-        out_price, out_match):
-    """Turn one chunk of random draws into book-consistent messages, written to ``out_*``.
-
-    ``orders`` holds the live orders, instrument by instrument (see _ORDER_*);
-    ``live_rows[:state[0]]`` lists their rows, so that a cancel or an execution
-    picks any live order in O(1). ``state``: [live orders, last order
-    reference, last match number], carried from chunk to chunk.
-
-    The books never cross or lock: an add priced through the other side's best
-    price executes against its oldest order there instead (an E for what the
-    two have in common; the rest of the incoming order is not added, as for an
-    IOC), and a replace priced through it is re-priced a tick inside it.
-    """
-    live = state[0]
-    last_ref = state[1]
-    last_match = state[2]
-    per = orders.shape[1] // inst.shape[1]
-    last_kind = kind_cdf.shape[0] - 1
-    for i in range(bits.shape[0]):
-        u = draws[_DRAW_KIND, i]
-        k = 0
-        while k < last_kind and u >= kind_cdf[k]:
-            k += 1
-        if live == 0 and _E <= k <= _U:
-            k = _A  # nothing to execute, cancel or replace yet
-        b = bits[i]
-        out_tracking[i] = (b >> 11) & 7
-        step_bits = (b >> 3) & 255
-        step = -1 if step_bits < _STEP_DOWN else (1 if step_bits >= _STEP_UP else 0)
-        if k <= _F or k >= _P:  # A F P Q I: on an instrument, not on a resting order
-            s = np.searchsorted(instrument_cdf, draws[_DRAW_INSTRUMENT, i], side="right")
-            if s >= instrument_cdf.shape[0]:
-                s = instrument_cdf.shape[0] - 1  # a draw on the CDF's rounding edge
-            mid = _step_mid(mids, s, step)
-            lot = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
-            side = _BUY if b & _BIT_BUY else _SELL
-            out_locate[i] = s + 1
-            if k <= _F and inst[_INST_COUNT, s] >= per:
-                k = _D  # the instrument's book at its target size: take an order off instead
-            elif k <= _F:
-                price = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]))
-                if (price >= inst[_INST_ASK, s]) if side == _BUY else \
-                        (price <= inst[_INST_BID, s]):
-                    # marketable: it executes against the oldest order at the best price
-                    row = _oldest_at_best(orders, inst, s, per, _SELL if side == _BUY else _BUY)
-                    done = min(lot, orders[_ORDER_SHARES, row])
-                    last_match += 1
-                    out_type[i] = 69  # 'E'
-                    out_ref[i] = orders[_ORDER_REF, row]
-                    out_shares[i] = done
-                    out_match[i] = last_match
-                    if done < orders[_ORDER_SHARES, row]:
-                        orders[_ORDER_SHARES, row] -= done
-                    else:
-                        live = _remove(orders, inst, live_rows, live, s, per, row)
-                    continue
-                last_ref += 1 + ((b >> 1) & 3)  # strictly increasing, with small gaps
-                row = s * per + inst[_INST_COUNT, s]
-                inst[_INST_COUNT, s] += 1
-                orders[_ORDER_REF, row] = last_ref
-                orders[_ORDER_SIDE, row] = side
-                orders[_ORDER_SHARES, row] = lot
-                orders[_ORDER_PRICE, row] = price
-                orders[_ORDER_POSITION, row] = live
-                live_rows[live] = row
-                live += 1
-                if side == _BUY and price > inst[_INST_BID, s]:
-                    inst[_INST_BID, s] = price
-                elif side == _SELL and price < inst[_INST_ASK, s]:
-                    inst[_INST_ASK, s] = price
-                out_ref[i] = last_ref
-                out_side[i] = side
-                out_shares[i] = lot
-                out_price[i] = price
-                out_type[i] = kind_types[k]
-                continue
-            elif k == _P:  # a hidden order executed: close to the mid
-                last_match += 1
-                out_side[i] = side
-                out_shares[i] = lot
-                out_price[i] = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]) // 4)
-                out_match[i] = last_match
-                out_type[i] = kind_types[k]
-                continue
-            elif k == _Q:
-                last_match += 1
-                out_shares[i] = lot * 20
-                out_price[i] = mid * TICK
-                out_match[i] = last_match
-                out_type[i] = kind_types[k]
-                continue
-            else:  # I: imbalance details are drawn afterwards, around this reference
-                out_shares[i] = lot * 10
-                out_price[i] = mid * TICK
-                out_type[i] = kind_types[k]
-                continue
-        j = np.int64(draws[_DRAW_PICK, i] * live)
-        if j >= live:
-            j = live - 1
-        row = live_rows[j]
-        s = row // per
-        left = orders[_ORDER_SHARES, row]
-        out_locate[i] = s + 1
-        out_ref[i] = orders[_ORDER_REF, row]
-        if k == _X and left < 2:
-            k = _D  # a one-share order cannot be cancelled in part
-        f = draws[_DRAW_FRACTION, i]
-        if _E <= k <= _C:
-            if f < _FULL_EXECUTION_PROBABILITY or left < 2:
-                done = left
-            else:
-                f = (f - _FULL_EXECUTION_PROBABILITY) / (1.0 - _FULL_EXECUTION_PROBABILITY)
-                done = 1 + np.int64(f * (left - 1))  # 1 .. left - 1
-            last_match += 1
-            out_shares[i] = done
-            out_match[i] = last_match
-            if k == _C:  # executed at a price other than the order's: a tick either way
-                price = orders[_ORDER_PRICE, row] + (TICK if (b >> 14) & 1 else -TICK)
-                out_price[i] = price if price >= TICK else TICK
-            left -= done
-        elif k == _X:
-            done = 1 + np.int64(f * (left - 1))  # leaves at least one share
-            out_shares[i] = done
-            left -= done
-        elif k == _U:  # new reference, shares and price; same side and instrument
-            mid = _step_mid(mids, s, step)
-            last_ref += 1 + ((b >> 1) & 3)
-            side = orders[_ORDER_SIDE, row]
-            price = _quote(mid, side, _offset(draws[_DRAW_OFFSET, i]))
-            if side == _BUY and price >= inst[_INST_ASK, s]:
-                price = inst[_INST_ASK, s] - TICK  # a tick inside the other side
-            elif side == _SELL and price <= inst[_INST_BID, s]:
-                price = inst[_INST_BID, s] + TICK
-            left = _lot(draws[_DRAW_LOT_CLASS, i], draws[_DRAW_LOT, i])
-            old = orders[_ORDER_PRICE, row]
-            orders[_ORDER_REF, row] = last_ref
-            orders[_ORDER_PRICE, row] = price
-            best = _INST_BID if side == _BUY else _INST_ASK
-            if old == inst[best, s]:
-                inst[best, s] = _best(orders, inst, s, per, side)
-            elif (price > inst[best, s]) if side == _BUY else (price < inst[best, s]):
-                inst[best, s] = price
-            out_new_ref[i] = last_ref
-            out_shares[i] = left
-            out_price[i] = price
-        else:  # D
-            left = 0
-        out_type[i] = kind_types[k]
-        if left > 0:
-            orders[_ORDER_SHARES, row] = left
-        else:
-            live = _remove(orders, inst, live_rows, live, s, per, row)
-    state[0] = live
-    state[1] = last_ref
-    state[2] = last_match
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _remove(orders, inst, live_rows, live, s, per, row):  # type: ignore[no-untyped-def]
-    """Take the order in ``row`` off instrument ``s``'s book; returns the new live count."""
-    # off the list of live rows: its last entry takes the freed place
-    live -= 1
-    position = orders[_ORDER_POSITION, row]
-    moved = live_rows[live]
-    live_rows[position] = moved
-    orders[_ORDER_POSITION, moved] = position
-    # off the instrument's rows: its last row moves into the hole
-    side = orders[_ORDER_SIDE, row]
-    price = orders[_ORDER_PRICE, row]
-    last = s * per + inst[_INST_COUNT, s] - 1
-    inst[_INST_COUNT, s] -= 1
-    if last != row:
-        for field in range(_ORDER_FIELDS):
-            orders[field, row] = orders[field, last]
-        live_rows[orders[_ORDER_POSITION, row]] = row
-    best = _INST_BID if side == _BUY else _INST_ASK
-    if price == inst[best, s]:  # it may have been the last order at the best price
-        inst[best, s] = _best(orders, inst, s, per, side)
-    return live
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _best(orders, inst, s, per, side):  # type: ignore[no-untyped-def]
-    """The best price on one side of instrument ``s``, by a scan of its rows."""
-    best = _NO_BID if side == _BUY else _NO_ASK
-    for row in range(s * per, s * per + inst[_INST_COUNT, s]):
-        if orders[_ORDER_SIDE, row] == side:
-            price = orders[_ORDER_PRICE, row]
-            if (price > best) if side == _BUY else (price < best):
-                best = price
-    return best
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _oldest_at_best(orders, inst, s, per, side):  # type: ignore[no-untyped-def]
-    """The row of the first order in time priority (lowest reference) at a side's best."""
-    best = inst[_INST_BID if side == _BUY else _INST_ASK, s]
-    found = -1
-    for row in range(s * per, s * per + inst[_INST_COUNT, s]):
-        if orders[_ORDER_SIDE, row] == side and orders[_ORDER_PRICE, row] == best and (
-                found < 0 or orders[_ORDER_REF, row] < orders[_ORDER_REF, found]):
-            found = row
-    return found
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _step_mid(mids, s, step):  # type: ignore[no-untyped-def]
-    mid = mids[s] + step
-    if _MIN_MID_TICKS <= mid <= _MAX_MID_TICKS:
-        mids[s] = mid
-    return mids[s]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _quote(mid, side, offset):  # type: ignore[no-untyped-def]
-    """A price(4) ``1 + offset`` ticks below (buy) or above (sell) the mid."""
-    ticks = mid - 1 - offset if side == _BUY else mid + 1 + offset
-    return ticks * TICK
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _offset(u):  # type: ignore[no-untyped-def]
-    """Ticks between a quote and the mid, beyond the first: geometric-like, capped."""
-    ticks = np.int64(-_MEAN_OFFSET_TICKS * np.log1p(-u))
-    return ticks if ticks < _MAX_OFFSET_TICKS else _MAX_OFFSET_TICKS
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _lot(size_class, u):  # type: ignore[no-untyped-def]
-    """Order sizes: mostly round lots (about 300 on average), some odd lots, a few blocks."""
-    if size_class < 0.15:
-        return 1 + np.int64(u * 99)
-    if size_class > 0.97:
-        return 100 * (10 + np.int64(u * 90))
-    return 100 * (1 + np.int64(-2.0 * np.log1p(-u)))
 
 
 # --- the session ---------------------------------------------------------------------------
