@@ -187,12 +187,18 @@ class OutputPool:
             return sum(a.nbytes for a in self._arrays)
 
 
-def _pool_limit() -> int:
-    raw = os.environ.get("NANOGATE_OUTPUT_POOL_MB", "256")
+def _pool_limit(raw: str | None = None) -> int:
+    """``NANOGATE_OUTPUT_POOL_MB`` in bytes; a bad value is named on stderr, 256 MB used."""
+    raw = os.environ.get("NANOGATE_OUTPUT_POOL_MB", "256") if raw is None else raw
     try:
-        return max(0, int(float(raw) * (1 << 20)))
+        megabytes = float(raw)
     except ValueError:
-        return 256 << 20
+        megabytes = -1.0
+    if not 0 <= megabytes < float("inf"):
+        print(f"nanogate: NANOGATE_OUTPUT_POOL_MB={raw!r} is not a size in MB >= 0; "
+              "using 256", file=sys.stderr)
+        megabytes = 256.0
+    return int(megabytes * (1 << 20))
 
 
 output_pool = OutputPool(_pool_limit())

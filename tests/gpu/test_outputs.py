@@ -223,3 +223,14 @@ def test_streamed_outputs_match_cached_ones() -> None:
         for nm in (*GREEK_NAMES, "status"):
             _same(whole[nm][part], piece[nm])
             _same(odd[nm][part], piece[nm])
+
+
+def test_pool_size_from_the_environment_and_bad_values_named(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from nanogate.gpu.cpu import _pool_limit
+
+    assert _pool_limit("0") == 0 and _pool_limit("1.5") == 3 << 19
+    assert capsys.readouterr().err == ""
+    for bad in ("lots", "-1", "nan", "inf"):
+        assert _pool_limit(bad) == 256 << 20
+        assert f"NANOGATE_OUTPUT_POOL_MB={bad!r}" in capsys.readouterr().err
