@@ -286,6 +286,8 @@ def _stream_events(c: Any, args: argparse.Namespace, interrupted: threading.Even
                    streams: list[Any]) -> int:
     after, printed = args.since, 0
     while True:
+        if args.limit and printed >= args.limit:  # reopened right after the last one owed
+            return EXIT_OK
         left = args.limit - printed if args.limit else 0
         request = pb.StreamEventsRequest(after_id=after, types=args.type or [],
                                          follow=args.follow, limit=left)

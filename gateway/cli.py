@@ -151,15 +151,13 @@ def _cross_check(feed: FeedFile, backend: str,
     """Run ``feed`` through ``backend`` (with its ``--device-option`` pairs) and the software
     model; the first difference, if any."""
     from nanogate.gateway.device import DeviceError, open_device
-    from nanogate.gateway.device.options import check_device, device_options
+    from nanogate.gateway.device.options import checked_options
     from nanogate.proto.feed_regs import TIMING_COUNTERS
 
     payloads = device_payloads(feed)
     golden = open_device("software").feed_parser()
     try:
-        options = device_options(backend, option_pairs)
-        check_device(backend, options)
-        device = open_device(backend, **options).feed_parser()
+        device = open_device(backend, **checked_options(backend, option_pairs)).feed_parser()
         got = device.push(payloads)
     except DeviceError as error:
         return str(error)

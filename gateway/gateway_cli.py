@@ -8,27 +8,11 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from nanogate.gateway import argtypes
-from nanogate.gateway.device.options import add_device_arguments
+from nanogate.gateway.device.options import add_device_arguments, checked_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def device_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``device_options`` keyword of GatewayConfig / BenchConfig from
-    ``--device-option``, after checking them and the machine (DeviceError if not)."""
-    from nanogate.gateway.device.options import check_device, device_options
-
-    options = device_options(args.device, args.device_options)
-    check_device(args.device, options)
-    return {"device_options": options}
-
-
-
-
-
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
                                args.metrics_port, args.record, args.state, arbiter,
                                use_recvmmsg=not args.no_recvmmsg, busy_poll=args.busy_poll,
                                max_seconds=args.duration, inline_receive=args.inline_rx,
-                               spin_us=args.spin_us, **device_config(args))
+                               spin_us=args.spin_us,
+                               device_options=checked_options(args.device, args.device_options))
         gateway = Gateway(config)
     except (ValueError, ResumeError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)
@@ -197,7 +182,8 @@ def _bench(args: argparse.Namespace) -> int:
         config = BenchConfig(args.messages, args.loss, args.rate or None, args.instruments,
                              args.seed, args.device, books=not args.no_books,
                              busy_poll=args.busy_poll, inline_receive=args.inline_rx,
-                             spin_us=args.spin_us, **device_config(args))
+                             spin_us=args.spin_us,
+                             device_options=checked_options(args.device, args.device_options))
         result = run_bench(config)
     except (ValueError, DeviceError) as error:
         print(f"nanogate: {error}", file=sys.stderr)

@@ -268,7 +268,8 @@ def _write_results(args: argparse.Namespace, summary: dict[str, Any], record: Ru
         print(f"nanogate demo: summary written to {args.json}")
     where = report_dir.resolve()
     _section(f"report: {where}")
-    for path in [*written.values(), *sorted(report_dir.glob("compliance-*"))]:
+    today = sorted(report_dir.glob(f"compliance-{date.today().isoformat()}*"))
+    for path in [*written.values(), *today]:
         print(f"  {where / path.name}")
     return code
 

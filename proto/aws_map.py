@@ -121,3 +121,10 @@ def records_bound(payload_bytes: int) -> int:
     while it is still writing (a full ring stalls PCIS writes, and the shell times
     out a write that waits too long)."""
     return max(0, payload_bytes - MOLD_HEADER_LENGTH) // (2 + ITCH_HEADER_LENGTH) + 1
+
+
+#: The custom logic's PCI ids (its AppPF), as the HDK examples set them: vendor 0x1D0F
+#: (Amazon), device 0xF000. The CL reports them as ``cl_sh_id0``; the host finds the
+#: AFI in sysfs by them.
+CL_PCI_VENDOR, CL_PCI_DEVICE = 0x1D0F, 0xF000
+CL_SH_ID0 = CL_PCI_DEVICE << 16 | CL_PCI_VENDOR

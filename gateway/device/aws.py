@@ -45,6 +45,8 @@ import numpy as np
 from nanogate.gateway.device import DeviceError
 from nanogate.proto.aws_map import (
     BEAT_BYTES,
+    CL_PCI_DEVICE,
+    CL_PCI_VENDOR,
     DECISION_WINDOW,
     MAX_PACKET_BYTES,
     OCL_BAR,
@@ -178,7 +180,7 @@ STALLED = ("the custom logic did not count them (a file standing in for a BAR ne
 #: Where Linux lists PCI functions; the AppPF of a loaded nanogate AFI carries the CL's ids.
 SYSFS_PCI = Path("/sys/bus/pci/devices")
 #: The PCI vendor and device ids ``cl_nanogate`` gives its AppPF (``cl_sh_id0``).
-PCI_VENDOR, PCI_DEVICE = 0x1D0F, 0xF000
+PCI_VENDOR, PCI_DEVICE = CL_PCI_VENDOR, CL_PCI_DEVICE  # what the CL reports as cl_sh_id0
 
 
 def find_afis(root: Path | None = None) -> list[str]:
@@ -235,9 +237,6 @@ def bar_paths(options: dict[str, Any]) -> tuple[Path, Path]:
         bdf = found[0]
     root = SYSFS_PCI / bdf
     return root / f"resource{OCL_BAR}", root / f"resource{PCIS_BAR}"
-
-
-_bar_paths = bar_paths
 
 
 class BarLike(Protocol):

@@ -1,11 +1,11 @@
 """``--device NAME`` and ``--device-option KEY=VALUE``: one way for every command to pick a
 device backend and give it its options (``open_device(name, **options)``).
 
-``add_device_arguments(parser)`` adds both; ``device_from_args(args)`` checks the options
-against the backend's (names, types) and the machine (the BAR resource files of an
-``aws`` device, the ``pynq`` package) and returns the :class:`~nanogate.gateway.device.Device`,
-or raises :class:`~nanogate.gateway.device.DeviceError` saying what is missing and how to
-give it.
+``add_device_arguments(parser)`` adds both; ``checked_options(backend, pairs)`` checks the
+options against the backend's (names, types) and the machine (the BAR resource files of an
+``aws`` device, the ``pynq`` package) and returns them ready for ``open_device``;
+``device_from_args(args)`` opens the :class:`~nanogate.gateway.device.Device`. Both raise
+:class:`~nanogate.gateway.device.DeviceError` saying what is missing and how to give it.
 """
 
 from __future__ import annotations
@@ -17,21 +17,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nanogate.gateway import argtypes
 from nanogate.gateway.device import BACKENDS, Device, DeviceError, open_device
 
 DEVICES = tuple(BACKENDS)
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be positive")
-    return value
-
-
 def _slot(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 7:
+    value = argtypes.non_negative_int(text)
+    if value > 7:
         raise ValueError("FPGA slots are numbered 0..7")
     return value
 
@@ -44,12 +38,13 @@ OPTIONS: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
         "slot": (_slot, "FPGA slot; its PCI address is read with fpga-describe-local-image"),
         "ocl": (str, "path of the OCL BAR (BAR0) resource file, with pcis="),
         "pcis": (str, "path of the PCIS BAR (BAR4) resource file, with ocl="),
-        "timeout_s": (_seconds, "seconds to wait for the custom logic (default 1)"),
+        "timeout_s": (argtypes.positive_float, "seconds to wait for the custom logic (default 1)"),
     },
     "pynq": {
         "bitstream": (str, "the overlay's .bit (its .hwh beside it), loaded with pynq.Overlay"),
         "replay": (str, "a recorded transcript to answer from instead of a board"),
-        "timeout_s": (_seconds, "seconds to wait for a DMA transfer or a counter (default 1)"),
+        "timeout_s": (argtypes.positive_float,
+                      "seconds to wait for a DMA transfer or a counter (default 1)"),
     },
 }
 
@@ -92,7 +87,7 @@ def device_options(backend: str, pairs: Sequence[tuple[str, str]]) -> dict[str, 
         convert, _ = known[key]
         try:
             options[key] = convert(text)
-        except ValueError as error:
+        except (ValueError, argparse.ArgumentTypeError) as error:
             raise DeviceError(f"--device-option {key}={text}: {error}") from None
     return options
 
@@ -107,9 +102,10 @@ def _installed(module: str) -> bool:
         return False
 
 
-def check_device(backend: str, options: dict[str, Any]) -> None:
+def check_device(backend: str, options: dict[str, Any]) -> dict[str, Any]:
     """What the backend needs of this machine, checked before it is opened, with the way
-    to provide it."""
+    to provide it. Returns the options to open it with: an aws device's BAR files found
+    once here (``slot=`` runs the AWS tool, no address scans sysfs), not again per part."""
     if backend == "aws":
         from nanogate.gateway.device import aws
 
@@ -123,7 +119,9 @@ def check_device(backend: str, options: dict[str, Any]) -> None:
                     f"of `fpga-describe-local-image -S 0 -H`) or --device-option slot=N; or "
                     f"name files standing in for the BARs: --device-option ocl=PATH "
                     f"--device-option pcis=PATH")
-    elif backend == "pynq" and "replay" not in options:
+        located = {k: v for k, v in options.items() if k not in ("bdf", "slot")}
+        return {**located, "ocl": str(ocl), "pcis": str(pcis)}
+    if backend == "pynq" and "replay" not in options:
         if not _installed("pynq"):
             raise DeviceError("--device pynq needs the pynq package, on the board: "
                               "pip install 'nanogate[pynq]' (or --device-option "
@@ -131,10 +129,16 @@ def check_device(backend: str, options: dict[str, Any]) -> None:
         if "bitstream" not in options:
             raise DeviceError("--device pynq needs the overlay: --device-option "
                               "bitstream=PATH/nanogate.bit (nanogate.hwh beside it)")
+    return options
+
+
+def checked_options(backend: str, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``--device-option`` pairs converted and checked against ``backend`` and this machine:
+    the keyword options of ``open_device`` (DeviceError saying what is wrong if not)."""
+    return check_device(backend, device_options(backend, pairs))
 
 
 def device_from_args(args: argparse.Namespace) -> Device:
     """The device ``--device`` and ``--device-option`` name, checked (DeviceError if not)."""
-    options = device_options(args.device, getattr(args, "device_options", None) or [])
-    check_device(args.device, options)
+    options = checked_options(args.device, getattr(args, "device_options", None) or [])
     return open_device(args.device, **options)

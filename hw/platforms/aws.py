@@ -20,6 +20,7 @@ cache/prot/QoS/user bits, ``WID``) are left unconnected; ``RUSER`` reads 0.
 from __future__ import annotations
 
 from nanogate.hw.platforms.ports import Port, shell_ports, source_note
+from nanogate.proto.aws_map import CL_SH_ID0
 
 TOP = "cl_nanogate"
 CORE = "nanogate_core"
@@ -34,8 +35,6 @@ _PCIS_MASTER = ("awid", "awaddr", "awlen", "awvalid", "wdata", "wstrb", "wlast",
                 "bready", "arid", "araddr", "arlen", "arvalid", "rready")
 _PCIS_SLAVE = ("awready", "wready", "bid", "bresp", "bvalid", "arready", "rid", "rdata",
                "rresp", "rlast", "rvalid")
-#: Default PCI ids of the HDK examples (vendor 0x1D0F Amazon, device 0xF000).
-CL_SH_ID0 = 0xF0001D0F
 CL_SH_ID1 = 0x1D51FEDD
 
 _DDR_TEMPLATES = {"f2": ["unused_ddr_template.inc"],

@@ -32,7 +32,8 @@ output; the shell's own scripts are sourced from ``$HDK_SHELL_DIR`` where they a
 
 from __future__ import annotations
 
-from nanogate.hw.platforms.aws import CL_SH_ID0, CL_SH_ID1, CLOCK_MHZ, CORE, TOP
+from nanogate.hw.platforms.aws import CL_SH_ID1, CLOCK_MHZ, CORE, TOP
+from nanogate.proto.aws_map import CL_SH_ID0
 
 #: Our design files, under ``$CL_DIR/design``, in the order synthesis reads them.
 DEFINES = f"{TOP}_defines.vh"

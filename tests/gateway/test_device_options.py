@@ -16,12 +16,12 @@ import pytest
 
 from nanogate.cli import build_parser, main
 from nanogate.control import serve
-from nanogate.gateway import gateway_cli
 from nanogate.gateway.device import DeviceError, aws
 from nanogate.gateway.device.options import (
     DEVICES,
     add_device_arguments,
     check_device,
+    checked_options,
     device_options,
 )
 from nanogate.gateway.net.addr import Endpoint
@@ -71,8 +71,13 @@ def test_option_errors() -> None:
         device_options("aws", [("bitstream", "x.bit")])
     with pytest.raises(DeviceError, match=r"slot=9: FPGA slots are numbered 0\.\.7"):
         device_options("aws", [("slot", "9")])
-    with pytest.raises(DeviceError, match="timeout_s=0: must be positive"):
+    with pytest.raises(DeviceError, match=r"timeout_s=0: 0\.0 must be > 0"):
         device_options("pynq", [("timeout_s", "0")])
+    for bad in (("slot", "x"), ("timeout_s", "soon")):
+        with pytest.raises(DeviceError) as error:
+            device_options("aws", [bad])
+        assert "invalid literal" not in str(error.value) and f"{bad[0]}={bad[1]}: " in str(
+            error.value)
     with pytest.raises(DeviceError, match="given twice"):
         device_options("aws", [("bdf", "a"), ("bdf", "b")])
 
@@ -110,7 +115,9 @@ def test_aws_finds_the_one_afi_by_its_pci_ids(tmp_path: Path,
     (sysfs / "0000:34:00.0" / "resource4").write_bytes(bytes(0x60000))
     monkeypatch.setattr(aws, "SYSFS_PCI", sysfs)
     assert aws.find_afis() == ["0000:34:00.0"]
-    check_device("aws", {})  # found, files present
+    root = sysfs / "0000:34:00.0"  # found, files present: opened by path from here on
+    assert check_device("aws", {"timeout_s": 2.0}) == {
+        "timeout_s": 2.0, "ocl": str(root / "resource0"), "pcis": str(root / "resource4")}
     fake_sysfs(sysfs, {"0000:36:00.0": (0x1D0F, 0xF000)})
     with pytest.raises(DeviceError, match=r"several: 0000:34:00\.0, 0000:36:00\.0"):
         check_device("aws", {})
@@ -159,19 +166,19 @@ def test_every_command_offers_the_backends() -> None:
 
 
 def test_gateway_passes_device_options_to_its_device(tmp_path: Path) -> None:
-    assert gateway_cli.device_config(parse()) == {"device_options": {}}
+    assert checked_options("software", []) == {}
     bars = FakeBars(tmp_path)
     args = parse(*bars.argv("--device-option", "timeout_s=0.05"))
-    options = gateway_cli.device_config(args)
-    assert options == {"device_options": {"ocl": str(bars.ocl), "pcis": str(bars.pcis),
-                                          "timeout_s": 0.05}}
-    gateway = Gateway(GatewayConfig(Endpoint("239.255.0.1", 5001), device="aws", **options))
+    options = checked_options(args.device, args.device_options)
+    assert options == {"ocl": str(bars.ocl), "pcis": str(bars.pcis), "timeout_s": 0.05}
+    gateway = Gateway(GatewayConfig(Endpoint("239.255.0.1", 5001), device="aws",
+                                    device_options=options))
     # the parser works on the files given: a packet lands framed in its window
     with pytest.raises(DeviceError, match=r"within 0\.05 s"):
         gateway.parser.push([encode_packet("S", 1)])
     frame = bars.pcis.read_bytes()[aws_map.PACKET_WINDOW:aws_map.PACKET_WINDOW + 8]
     assert frame[4:8] == b"NGPK"
-    assert BenchConfig(device="aws", **options).device_options["timeout_s"] == 0.05
+    assert BenchConfig(device="aws", device_options=options).device_options["timeout_s"] == 0.05
 
 
 # --- end to end on the aws backend, files standing in for the BARs ---------------------

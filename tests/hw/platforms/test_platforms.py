@@ -18,6 +18,7 @@ from nanogate.hw import cli as hw_cli
 from nanogate.hw.axil import AXILiteSignature
 from nanogate.hw.platforms import aws, build, core, hdk, kria, pcis
 from nanogate.hw.platforms.ports import Port, module_ports, shell_ports
+from nanogate.proto import aws_map
 from nanogate.proto.risk import DECISION, ORDER, RISK_REGMAP, UPDATE
 
 IVERILOG = shutil.which("iverilog")
@@ -160,7 +161,7 @@ def test_pci_ids_parse_as_the_hdk_packagers_read_them(built: dict[str, Path]) ->
     assert ids == {"device": "F000", "vendor": "1D0F", "subsystem": "1D51",
                    "subsystem_vendor": "FEDD"}
     top = (build.cl_folder(built["f2"]) / "design" / "cl_nanogate.sv").read_text()
-    assert f"assign cl_sh_id0 = 32'h{aws.CL_SH_ID0:08X};" in top
+    assert f"assign cl_sh_id0 = 32'h{aws_map.CL_SH_ID0:08X};" in top
     assert f"assign cl_sh_id1 = 32'h{aws.CL_SH_ID1:08X};" in top
 
 
