@@ -177,14 +177,22 @@ def _halt_reason(row: AuditRow, note: str) -> str:
 
 # --- charts -------------------------------------------------------------------------
 
+def pyplot() -> Any:
+    """matplotlib's pyplot drawing to files (Agg): reports run on servers with no display."""
+    import matplotlib  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    return plt
+
+
 def _charts(out: Path, stem: str, tables: dict[str, Any],
             rejects: Counter[tuple[str, str]]) -> dict[str, str]:
     """PNG files by section; a chart without data is not drawn."""
-    import matplotlib  # type: ignore[import-untyped,import-not-found,unused-ignore]
     import matplotlib.ticker  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    plt = pyplot()
 
     drawn: dict[str, str] = {}
 

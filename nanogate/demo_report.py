@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from nanogate.control.report import pyplot
 from nanogate.live import DepthSample, RunRecord
 
 SUMMARY = "summary.json"
@@ -48,7 +49,7 @@ def write_report(out: Path, summary: dict[str, Any], record: RunRecord) -> dict[
     """
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    plt = _pyplot()
+    plt = pyplot()
     for kind, draw in (("latency_histogram", _latency), ("throughput", _throughput),
                        ("depth", _depth)):
         path = draw(plt, out, summary, record)
@@ -58,15 +59,6 @@ def write_report(out: Path, summary: dict[str, Any], record: RunRecord) -> dict[
     summary_path = out / SUMMARY
     summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {"summary": summary_path, **written}
-
-
-def _pyplot() -> Any:
-    import matplotlib  # type: ignore[import-untyped,import-not-found,unused-ignore]
-
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt  # type: ignore[import-untyped,import-not-found,unused-ignore]
-
-    return plt
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:

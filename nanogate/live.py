@@ -255,6 +255,9 @@ class LiveSession:
         # the publisher sends it, so its book follows the one the gateway builds
         venue_feed = load_session(feed_path, fixed_overhead(c.instruments))
         self.symbols = {name: locate for locate, name in venue_feed.symbols.items()}
+        if c.depth_symbol is not None and c.depth_symbol not in self.symbols:
+            raise ValueError(f"depth_symbol {c.depth_symbol!r} is not in the session "
+                             f"(its symbols: {', '.join(sorted(self.symbols))})")
         self.venue = stack.enter_context(VenueServer(venue_feed.orders,
                                                      symbols=self.symbols))
         self._venue_flow = venue_feed
@@ -345,7 +348,8 @@ class LiveSession:
         return specs
 
     def _choose_depth_instrument(self, specs: list[StrategySpec]) -> None:
-        wanted = [self.config.depth_symbol] if self.config.depth_symbol else []
+        chosen = self.config.depth_symbol  # checked in start(): a symbol of the session
+        wanted = [chosen] if chosen else []
         for spec in specs:
             wanted += spec.instruments
         wanted += sorted(self.symbols, key=self.symbols.__getitem__)

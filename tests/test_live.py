@@ -197,3 +197,15 @@ def test_the_dashboard_last_frame_shows_the_end(run: Run) -> None:
     assert f"{run.summary['fills']:,} fills" in last
     assert "tick_to_trade" in last and "mm-aapl" in last and "[HALTED]" in last
     json.dumps(run.summary)  # the --json output is plain JSON
+
+
+def test_an_unknown_depth_symbol_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    config = LiveConfig(duration_s=1.0, rate=1_000, instruments=2, seed=3,
+                        workdir=tmp_path / "run", depth_symbol="NOPE")
+    session = LiveSession(config, say=lambda _: None)
+    try:
+        with pytest.raises(ValueError, match=r"depth_symbol 'NOPE' is not in the session "
+                                             r"\(its symbols: AAPL, MSFT\)"):
+            session.start()
+    finally:
+        session.close()
