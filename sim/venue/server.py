@@ -178,9 +178,10 @@ class VenueServer:
         with self._lock:  # before any session thread sees the stop and drops its connection
             self._stopping.set()
             for account in self._accounts.values():
-                if account.connection is not None:
-                    self._send(account.connection, soupbintcp.END_OF_SESSION)
-                    self._drop(account.connection)
+                conn = account.connection  # a failed send drops it and clears the field
+                if conn is not None:
+                    self._send(conn, soupbintcp.END_OF_SESSION)
+                    self._drop(conn)
         self._listener.close()
         self._accept_thread.join(timeout=2)
         for thread in self._threads:

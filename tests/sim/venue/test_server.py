@@ -238,6 +238,17 @@ def test_close_sends_end_of_session() -> None:
     venue.close()  # idempotent
 
 
+def test_close_survives_a_client_gone_during_the_goodbye(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    venue = VenueServer(SEED)
+    logged_in(venue, "ANY", "x")
+    # the End of Session send fails (the client has gone): _send drops the connection,
+    # as it does on OSError, and clears the account's field under close()'s feet
+    monkeypatch.setattr(venue, "_send", lambda conn, data: venue._drop(conn))
+    venue.close()
+    assert all(account.connection is None for account in venue._accounts.values())
+
+
 def test_followed_flow_fills_our_quotes() -> None:
     flow = np.zeros(1, BOOK_EVENT_DTYPE)
     flow[0]["msg_type"], flow[0]["stock_locate"], flow[0]["order_ref"] = b"E", 1, 5
