@@ -65,8 +65,7 @@ _TABLE: tuple[tuple[Direction, str, str, int, tuple[tuple[str, int, Kind], ...]]
         ("appendage_length", 2, INT),
     )),
     # [orchestra] CancelOrderRequest: UserRefNum 1, Quantity 5 (the new intended order
-    # size), Appendage Length 9 (options: UserRefIdx). Was 9 bytes without the
-    # Appendage Length here, as in early OUCH 5.0 readers ([rust] has none).
+    # size), Appendage Length 9 (options: UserRefIdx); [rust] has no Appendage Length.
     (Direction.INBOUND, "X", "Cancel Order", 11, (
         ("user_ref_num", 4, INT), ("quantity", 4, INT), ("appendage_length", 2, INT),
     )),

@@ -45,9 +45,6 @@ TEMPLATES = {"f2": ("unused_ddr_template.inc",),
 #: Constraint files under ``$CL_DIR/build/constraints`` that the flow reads.
 CONSTRAINTS = {"f2": ("cl_synth_user.xdc", "cl_timing_user.xdc", "small_shell_cl_pnr_user.xdc"),
                "f1": ("cl_synth_user.xdc", "cl_timing_user.xdc", "cl_pnr_user.xdc")}
-#: Our scripts under ``$CL_DIR/build/scripts``.
-SCRIPTS = {"f2": ("encrypt.tcl", f"synth_{TOP}.tcl"),
-           "f1": ("encrypt.tcl", f"synth_{TOP}.tcl", "create_dcp_from_cl.tcl")}
 #: The HDK's entry point and the scripts it needs beside ours in the scripts folder
 #: (linked from ``$HDK_SHELL_DIR/build/scripts``).
 ENTRY = {"f2": "aws_build_dcp_from_cl.py", "f1": "aws_build_dcp_from_cl.sh"}

@@ -114,7 +114,7 @@ def test_hdk_scripts_reference_only_files_we_write(built: dict[str, Path], shell
     assert cl.name == aws.TOP  # aws_build_dcp_from_cl.py: the folder's name must be --cl
     scripts = cl / "build" / "scripts"
     texts = {path.name: path.read_text() for path in scripts.iterdir()}
-    assert set(texts) == set(hdk.SCRIPTS[shell])
+    assert set(texts) == set(hdk.scripts(shell))  # what scripts() writes, nothing else
     # what the HDK's entry point sources from the scripts folder, by its file names
     assert {"encrypt.tcl", f"synth_{aws.TOP}.tcl"} <= set(texts)  # build_all.tcl: synth_${CL}
     if shell == "f1":
@@ -180,7 +180,7 @@ def test_next_steps_run_the_hdk_entry_point(built: dict[str, Path], shell: str,
     """next_steps.sh against a stand-in HDK whose entry point checks the folder it runs in."""
     scripts = tmp_path / "hdk" / "build" / "scripts"
     scripts.mkdir(parents=True)
-    needs = " ".join([*hdk.SCRIPTS[shell], *hdk.LINKED[shell]])
+    needs = " ".join([*hdk.scripts(shell), *hdk.LINKED[shell]])
     for name in hdk.LINKED[shell]:
         (scripts / name).write_text(_STUB.format(entry=name, needs=needs)
                                     if name == hdk.ENTRY[shell] else "# stand-in\n")
